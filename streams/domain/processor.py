@@ -1,0 +1,205 @@
+"""One stream's ACW processor: event-time ordering, lateness, de-duplication, timeouts and state snapshots."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from streams.domain.events import CallEvent, EventType, event_from_record
+from streams.domain.intervals import AcwInterval, AgentState, EndReason, apply_event, close_interval
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """The knobs of the ACW rules, all in milliseconds of event time."""
+
+    max_acw_ms: int = 1_800_000
+    allowed_lateness_ms: int = 5_000
+    dedup_window_ms: int = 3_600_000
+    contact_ttl_ms: int = 12 * 3_600_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_acw_ms", "dedup_window_ms", "contact_ttl_ms"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.allowed_lateness_ms < 0:
+            raise ValueError(f"allowed_lateness_ms must be >= 0, got {self.allowed_lateness_ms}")
+        if self.dedup_window_ms < self.allowed_lateness_ms:
+            raise ValueError("dedup_window_ms must be at least allowed_lateness_ms")
+
+
+class Disposition(StrEnum):
+    """What happened to an offered event."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+
+
+@dataclass(slots=True)
+class Step:
+    """The result of offering one event: its disposition and the intervals that became final."""
+
+    disposition: Disposition
+    intervals: list[AcwInterval] = field(default_factory=list)
+
+
+class Processor:
+    """Applies events of one stream (a Kafka partition, or a whole replayed file) in event-time order.
+
+    Stream time (the watermark) is the largest event time seen. An event is applied once stream time
+    has moved past it by more than the allowed lateness, so any arrival order within the lateness
+    yields the intervals of the sorted stream. Older events are rejected as late.
+    """
+
+    def __init__(self, config: RulesConfig) -> None:
+        self.config = config
+        self.watermark_ms: int | None = None
+        self.agents: dict[str, AgentState] = {}
+        self.counts: Counter[str] = Counter()
+        self._pending: list[tuple[tuple[int, int, str], CallEvent]] = []
+        # (deadline, agent_id, contact_id, disconnected_at): lazily invalidated timeout index.
+        self._deadlines: list[tuple[int, str, str, int]] = []
+        self._dirty: set[str] = set()
+
+    # --- feeding -------------------------------------------------------------------------
+
+    def offer(self, event: CallEvent) -> Step:
+        """Take one arriving event; returns whether it was accepted and the intervals now final."""
+        t = event.occurred_at_ms
+        wm = self.watermark_ms
+        agent = self.agents.get(event.agent_id)
+        if agent is None:
+            agent = self.agents[event.agent_id] = AgentState(event.agent_id)
+        cutoff = (wm if wm is not None and wm > t else t) - self.config.dedup_window_ms
+        if not agent.remember(event.event_id, t, cutoff):
+            self.counts["duplicates"] += 1
+            return Step(Disposition.DUPLICATE)
+        self._dirty.add(event.agent_id)
+        if wm is not None and t < wm - self.config.allowed_lateness_ms:
+            self.counts["late"] += 1
+            return Step(Disposition.LATE)
+        self.counts["accepted"] += 1
+        heapq.heappush(self._pending, (event.sort_key(), event))
+        if wm is None or t > wm:
+            self.watermark_ms = t
+            return Step(Disposition.ACCEPTED, self._release(t - self.config.allowed_lateness_ms))
+        return Step(Disposition.ACCEPTED)
+
+    def advance(self, to_ms: int) -> list[AcwInterval]:
+        """Move stream time forward without an event (idle partitions, driven by wall-clock)."""
+        if self.watermark_ms is not None and to_ms <= self.watermark_ms:
+            return []
+        self.watermark_ms = to_ms
+        return self._release(to_ms - self.config.allowed_lateness_ms)
+
+    def finish(self) -> list[AcwInterval]:
+        """End of input: apply everything pending and close only what timed out by the last event time."""
+        if self.watermark_ms is None:
+            return []
+        return self._release(self.watermark_ms, inclusive=True)
+
+    # --- core ------------------------------------------------------------------------------
+
+    def _release(self, horizon_ms: int, inclusive: bool = False) -> list[AcwInterval]:
+        """Apply pending events before the horizon in order, then time out deadlines before it."""
+        out: list[AcwInterval] = []
+        pending = self._pending
+        cfg = self.config
+        while pending and (pending[0][0][0] < horizon_ms or (inclusive and pending[0][0][0] <= horizon_ms)):
+            _, event = heapq.heappop(pending)
+            agent = self.agents[event.agent_id]
+            closed = apply_event(agent, event, cfg.max_acw_ms, cfg.contact_ttl_ms)
+            self.counts["applied"] += 1
+            self._dirty.add(event.agent_id)
+            if closed:
+                out.extend(closed)
+            if event.event_type is EventType.CONTACT_DISCONNECTED:
+                contact = agent.contacts.get(event.contact_id or "")
+                if contact is not None and contact.disconnected_at_ms == event.occurred_at_ms:
+                    heapq.heappush(
+                        self._deadlines,
+                        (
+                            event.occurred_at_ms + cfg.max_acw_ms,
+                            event.agent_id,
+                            event.contact_id or "",
+                            event.occurred_at_ms,
+                        ),
+                    )
+        out.extend(self._expire(horizon_ms))
+        for interval in out:
+            self.counts[f"intervals.{interval.end_reason.value}"] += 1
+        return out
+
+    def _expire(self, before_ms: int) -> list[AcwInterval]:
+        out = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] < before_ms:
+            deadline, agent_id, contact_id, disconnected_at = heapq.heappop(deadlines)
+            agent = self.agents.get(agent_id)
+            contact = agent.contacts.get(contact_id) if agent else None
+            if agent is None or contact is None or contact.disconnected_at_ms != disconnected_at:
+                continue  # closed earlier by an event
+            out.append(close_interval(agent, contact_id, contact, deadline, EndReason.TIMED_OUT))
+            self._dirty.add(agent_id)
+        return out
+
+    # --- inspection and snapshots ----------------------------------------------------------
+
+    def open_intervals(self) -> list[tuple[str, str, int]]:
+        """(agent_id, contact_id, disconnected_at_ms) of every interval still open."""
+        return sorted(
+            (a.agent_id, cid, c.disconnected_at_ms)
+            for a in self.agents.values()
+            for cid, c in a.contacts.items()
+            if c.disconnected_at_ms is not None
+        )
+
+    def pending_count(self) -> int:
+        """Events accepted but not yet applied (waiting for the lateness horizon)."""
+        return len(self._pending)
+
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """Agents changed since the last call, as plain data, and forget that they were dirty."""
+        dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}
+        self._dirty.clear()
+        return dirty
+
+    def meta(self) -> dict[str, Any]:
+        """Stream-level state (watermark and pending events) as plain data."""
+        return {
+            "wm": self.watermark_ms,
+            "pending": [event.to_record() for _, event in sorted(self._pending)],
+        }
+
+    @classmethod
+    def restore(
+        cls, config: RulesConfig, meta: dict[str, Any] | None, agents: dict[str, dict[str, Any]]
+    ) -> Processor:
+        """Rebuild a processor from `meta()` and `take_dirty()` snapshots."""
+        proc = cls(config)
+        for agent_id, data in agents.items():
+            agent = proc.agents[agent_id] = AgentState.from_dict(agent_id, data)
+            for cid, contact in agent.contacts.items():
+                if contact.disconnected_at_ms is not None:
+                    proc._deadlines.append(
+                        (
+                            contact.disconnected_at_ms + config.max_acw_ms,
+                            agent_id,
+                            cid,
+                            contact.disconnected_at_ms,
+                        )
+                    )
+        heapq.heapify(proc._deadlines)
+        if meta is not None:
+            proc.watermark_ms = meta["wm"]
+            for record in meta["pending"]:
+                event = event_from_record(record)
+                proc._pending.append((event.sort_key(), event))
+                if event.agent_id not in proc.agents:
+                    proc.agents[event.agent_id] = AgentState(event.agent_id)
+            heapq.heapify(proc._pending)
+        return proc

@@ -1,0 +1,116 @@
+"""Bytes to records and back: JSON and Avro (plain or Confluent-framed), driven by the `schemas/` files."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import fastavro
+import orjson
+
+from streams.domain.events import CallEvent, InvalidEvent, event_from_record
+
+InputFormat = Literal["avro", "json"]
+CONFLUENT_MAGIC = 0
+
+
+def schemas_dir() -> Path:
+    """Where the `.avsc` files live: ACW_SCHEMAS_DIR, else the repository's `schemas/`."""
+    override = os.environ.get("ACW_SCHEMAS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed JSON of `schemas/NAME.avsc`, exactly as written."""
+    with open(schemas_dir() / f"{name}.avsc", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _without_logical_types(node: Any) -> Any:
+    """A copy of a schema whose timestamp-millis longs stay plain ints (same bytes on the wire)."""
+    if isinstance(node, dict):
+        return {k: _without_logical_types(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_without_logical_types(v) for v in node]
+    return copy.copy(node)
+
+
+class AvroCodec:
+    """Schemaless Avro binary for one schema, with timestamps as epoch-ms ints (fastavro)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.schema = fastavro.parse_schema(_without_logical_types(load_schema(name)))
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """Avro binary of one record."""
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, self.schema, record)
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """One record from Avro binary; raises ValueError when bytes are left over or missing."""
+        buf = io.BytesIO(data)
+        record = fastavro.schemaless_reader(buf, self.schema, None)
+        if buf.tell() != len(data):
+            raise ValueError(f"{len(data) - buf.tell()} bytes left after the record")
+        return record  # type: ignore[return-value]
+
+
+@cache
+def codec(name: str) -> AvroCodec:
+    """The shared codec of one schema."""
+    return AvroCodec(name)
+
+
+def decode_call_event(data: bytes | None, fmt: InputFormat) -> CallEvent:
+    """A validated CallEvent from a Kafka message value; raises InvalidEvent with a reason."""
+    if not data:
+        raise InvalidEvent("empty", "the message has no value")
+    if fmt == "json":
+        return event_from_json(data)
+    if data[0] == CONFLUENT_MAGIC:
+        if len(data) < 6:
+            raise InvalidEvent("unparseable", "Confluent-framed message shorter than its header")
+        data = data[5:]
+    try:
+        record = codec("call_event").decode(data)
+    except Exception as exc:
+        raise InvalidEvent(
+            "unparseable", f"not a CallEvent in Avro binary: {type(exc).__name__}: {exc}"
+        ) from None
+    return event_from_record(record)
+
+
+def event_from_json(data: bytes | str) -> CallEvent:
+    """A validated CallEvent from one JSON object."""
+    try:
+        record = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent("unparseable", f"not JSON: {exc}") from None
+    return event_from_record(record)
+
+
+def encode_call_event(event: CallEvent, fmt: InputFormat = "avro") -> bytes:
+    """A CallEvent as a Kafka message value."""
+    if fmt == "json":
+        return orjson.dumps(event.to_record())
+    return codec("call_event").encode(event.to_record())
+
+
+def iter_avro_container(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of an Avro object container file, timestamps as epoch ms."""
+    with open(path, "rb") as f:
+        reader = fastavro.reader(f, return_record_name=False)
+        for record in reader:
+            ts = record.get("occurred_at") if isinstance(record, dict) else None
+            if hasattr(ts, "timestamp"):
+                record["occurred_at"] = round(ts.timestamp() * 1000)  # type: ignore[union-attr]
+            yield record  # type: ignore[misc]

@@ -1,0 +1,103 @@
+"""The one settings object, read from ACW_* environment variables with documented defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, get_args
+
+from streams.domain.processor import RulesConfig
+from streams.serialization import InputFormat
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the ACW_* variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker and the CLI can be told; field NAME is read from ACW_NAME."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "acw-streams"
+    input_topic: str = "call-events"
+    intervals_topic: str = "acw.intervals"
+    dead_letter_topic: str = "acw.dead-letter"
+    rekey_topic: str = "acw.call-events.rekeyed"
+    partitions: int = 6
+    input_format: InputFormat = "avro"
+    max_acw_seconds: float = 1800.0
+    allowed_lateness_seconds: float = 5.0
+    dedup_window_seconds: float = 3600.0
+    idle_advance_after_seconds: float = 10.0
+    checkpoint_interval_seconds: float = 1.0
+    checkpoint_events: int = 5000
+    store: str = "rocksdb://"
+    data_dir: str = ".cache/worker"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108
+    log_level: str = "WARNING"
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"ACW_{name.upper()}: {why}")
+
+        if self.input_format not in get_args(InputFormat):
+            raise bad("input_format", f"must be one of {get_args(InputFormat)}, got {self.input_format!r}")
+        for name in ("partitions", "checkpoint_events"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be at least 1")
+        for name in ("max_acw_seconds", "dedup_window_seconds", "checkpoint_interval_seconds"):
+            if getattr(self, name) <= 0:
+                raise bad(name, "must be positive")
+        for name in ("allowed_lateness_seconds", "idle_advance_after_seconds"):
+            if getattr(self, name) < 0:
+                raise bad(name, "must be zero or positive")
+        if self.dedup_window_seconds < self.allowed_lateness_seconds:
+            raise bad("dedup_window_seconds", "must be at least ACW_ALLOWED_LATENESS_SECONDS")
+        if self.store not in ("rocksdb://", "memory://"):
+            raise bad("store", f"must be rocksdb:// or memory://, got {self.store!r}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise bad("metrics_port", "must be a port number (0 disables the endpoint)")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise bad("log_level", "must be DEBUG, INFO, WARNING or ERROR")
+        for name in ("bootstrap_servers", "app_id", "input_topic", "intervals_topic", "dead_letter_topic"):
+            if not getattr(self, name):
+                raise bad(name, "must not be empty")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build from ACW_* variables; unknown ACW_* names and bad values raise ConfigError."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in environ.items():
+            if not key.startswith("ACW_") or key in (
+                "ACW_SCHEMAS_DIR",
+                "ACW_CACHE_DIR",
+                "ACW_BROKER_START_TIMEOUT",
+            ):
+                continue
+            name = key[4:].lower()
+            if name not in known:
+                raise ConfigError(f"{key}: unknown setting")
+            values[name] = _convert(key, raw, _CONVERTERS.get(str(known[name].type), str))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def rules(self) -> RulesConfig:
+        """The core's rule knobs in milliseconds."""
+        return RulesConfig(
+            max_acw_ms=round(self.max_acw_seconds * 1000),
+            allowed_lateness_ms=round(self.allowed_lateness_seconds * 1000),
+            dedup_window_ms=round(self.dedup_window_seconds * 1000),
+        )
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
+
+
+def _convert(key: str, raw: str, conv: Callable[[str], Any]) -> Any:
+    try:
+        return conv(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{key}: {raw!r} is not a valid {conv.__name__}") from None

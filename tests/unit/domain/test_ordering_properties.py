@@ -1,0 +1,118 @@
+"""Properties of ordering, lateness, de-duplication and snapshots over random multi-agent streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.domain.events import CallEvent, Channel, EventType
+from streams.domain.intervals import AcwInterval
+from streams.domain.processor import Disposition, Processor, RulesConfig
+from tests.unit.domain.builders import T0
+
+CONFIG = RulesConfig(max_acw_ms=300_000, allowed_lateness_ms=5_000)
+CONTACT_KINDS = [t for t in EventType if t.name.startswith(("CONTACT", "HOLD", "WRAPUP"))]
+
+
+@st.composite
+def streams_(draw: st.DrawFn) -> list[CallEvent]:
+    """Random event streams of up to four agents; any sequence is valid input for the rules."""
+    events = []
+    for a in range(draw(st.integers(1, 4))):
+        t = T0
+        for i in range(draw(st.integers(0, 40))):
+            t += draw(st.sampled_from([0, 0, 1, 500, 3_000, 20_000, 90_000, 400_000]))
+            kind = draw(st.sampled_from(list(EventType)))
+            contact = f"c{draw(st.integers(0, 3))}" if kind in CONTACT_KINDS else None
+            channel = draw(st.sampled_from([None, None, Channel.VOICE, Channel.CHAT]))
+            events.append(
+                CallEvent(
+                    f"a{a}-{i}",
+                    kind,
+                    t,
+                    f"a{a}",
+                    contact_id=contact,
+                    channel=channel,
+                    team_id=draw(st.sampled_from([None, "t1", "t2"])),
+                )
+            )
+    return events
+
+
+def records(intervals: list[AcwInterval]) -> list[dict[str, Any]]:
+    return sorted((i.to_record() for i in intervals), key=lambda r: r["interval_id"])
+
+
+def run(events: list[CallEvent]) -> list[AcwInterval]:
+    proc = Processor(CONFIG)
+    out = [iv for e in events for iv in proc.offer(e).intervals]
+    return out + proc.finish()
+
+
+@st.composite
+def disorder(draw: st.DrawFn, events: list[CallEvent]) -> list[CallEvent]:
+    """The events shuffled within the allowed lateness, with some re-delivered."""
+    lateness = CONFIG.allowed_lateness_ms
+    keyed = [(e.occurred_at_ms + draw(st.integers(0, lateness)), i, e) for i, e in enumerate(events)]
+    for _ in range(draw(st.integers(0, 5))):
+        if events:
+            i = draw(st.integers(0, len(events) - 1))
+            keyed.append((events[i].occurred_at_ms + draw(st.integers(0, lateness)), len(keyed), events[i]))
+    return [e for _, _, e in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_arrival_within_lateness_gives_the_sorted_streams_intervals(data: st.DataObject) -> None:
+    events = data.draw(streams_())
+    reference = run(sorted(events, key=CallEvent.sort_key))
+    shuffled = data.draw(disorder(events))
+    assert records(run(shuffled)) == records(reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_restore_from_checkpoint_and_redelivery_repeat_identical_records(data: st.DataObject) -> None:
+    events = data.draw(disorder(data.draw(streams_())))
+    reference = {r["interval_id"]: r for r in records(run(events))}
+    cut = data.draw(st.integers(0, len(events)))
+    crash = data.draw(st.integers(cut, len(events)))
+    emitted: list[AcwInterval] = []
+    proc = Processor(CONFIG)
+    store: dict[str, dict[str, Any]] = {}
+    for i, e in enumerate(events[:crash]):
+        if i == cut:
+            store.update(proc.take_dirty())
+            meta = proc.meta()
+        emitted.extend(proc.offer(e).intervals)
+    if cut == crash:
+        store.update(proc.take_dirty())
+        meta = proc.meta()
+    restored = Processor.restore(CONFIG, meta, store)
+    for e in events[cut:]:  # redelivery from the checkpoint's offset
+        emitted.extend(restored.offer(e).intervals)
+    emitted.extend(restored.finish())
+    seen: dict[str, dict[str, Any]] = {}
+    for r in (i.to_record() for i in emitted):
+        assert seen.setdefault(r["interval_id"], r) == r, "a repeated interval differs"
+    assert seen == reference
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_events_beyond_lateness_are_late_and_never_applied(data: st.DataObject) -> None:
+    events = sorted(data.draw(streams_()), key=CallEvent.sort_key)
+    if not events:
+        return
+    proc = Processor(CONFIG)
+    for e in events:
+        proc.offer(e)
+    stale = CallEvent(
+        "stale", EventType.AGENT_AVAILABLE, proc.watermark_ms - CONFIG.allowed_lateness_ms - 1, "a0"
+    )
+    assert proc.offer(stale).disposition is Disposition.LATE
+    proc.finish()
+    assert proc.counts["late"] == 1
+    assert proc.counts["applied"] == proc.counts["accepted"] == len({e.event_id for e in events})
