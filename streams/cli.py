@@ -1,0 +1,152 @@
+"""`acw`: the command line (worker, replay, produce, topics create). Exit codes: 0 ok, 1 failure, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from streams.settings import ConfigError, Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acw",
+        description="ACW Streams: after-call-work intervals from call-lifecycle events.",
+        epilog="Settings come from ACW_* environment variables; see README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser(
+        "worker",
+        help="run the streaming worker (Faust) against Kafka",
+        description="Consume ACW_INPUT_TOPIC, publish intervals and dead letters; serve /metrics.",
+    )
+
+    rp = sub.add_parser(
+        "replay",
+        help="run the core over JSON Lines or Avro files, no broker",
+        description="Writes DIR/intervals.jsonl, DIR/dead-letter.jsonl and DIR/summary.json.",
+    )
+    rp.add_argument(
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="JSON Lines or Avro container files"
+    )
+    rp.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
+    rp.add_argument("--max-acw-seconds", type=float, help="ACW timeout (default ACW_MAX_ACW_SECONDS or 1800)")
+    rp.add_argument(
+        "--allowed-lateness-seconds",
+        type=float,
+        help="allowed lateness (default ACW_ALLOWED_LATENESS_SECONDS or 5)",
+    )
+    rp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    pp = sub.add_parser(
+        "produce",
+        help="send a file's events to Kafka keyed by agent_id",
+        description="Valid events are encoded in ACW_INPUT_FORMAT; invalid lines are sent raw.",
+    )
+    pp.add_argument("file", type=Path, metavar="FILE")
+    pp.add_argument("--topic", help="topic (default ACW_INPUT_TOPIC)")
+    pp.add_argument("--format", choices=["avro", "json"], help="encoding (default ACW_INPUT_FORMAT)")
+
+    tp = sub.add_parser("topics", help="manage the product's topics")
+    tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+    tsub.add_parser("create", help="create the input, re-key, intervals and dead-letter topics if missing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `acw` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            os.environ,
+            max_acw_seconds=getattr(args, "max_acw_seconds", None),
+            allowed_lateness_seconds=getattr(args, "allowed_lateness_seconds", None),
+        )
+    except ConfigError as exc:
+        print(f"acw: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
+    )
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError) as exc:
+        print(f"acw: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "replay":
+        return _replay(args, settings)
+    if args.command == "produce":
+        return _produce(args, settings)
+    if args.command == "topics":
+        from streams.kafka_io import create_topics
+
+        created = asyncio.run(create_topics(settings))
+        print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+        return 0
+    if args.command == "worker":
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from streams.metrics import Metrics
+        from streams.worker import run_worker
+
+        registry = CollectorRegistry()
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+        run_worker(settings, Metrics(registry))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.replay import replay
+
+    for path in args.inputs:
+        if not path.is_file():
+            print(f"acw replay: no such file: {path}", file=sys.stderr)
+            return 1
+    started = time.perf_counter()
+
+    def progress(n: int) -> None:
+        if not args.quiet:
+            print(f"  {n:,} events…", file=sys.stderr)
+
+    summary = replay(args.inputs, args.out, settings.rules(), progress)
+    elapsed = time.perf_counter() - started
+    rate = summary.events / elapsed if elapsed > 0 else 0.0
+    print(
+        f"{summary.events:,} events in {elapsed:.2f}s ({rate:,.0f}/s): "
+        f"{sum(summary.intervals.values()):,} intervals, {summary.duplicates:,} duplicates, {summary.late:,} late, "
+        f"{sum(summary.rejected.values()):,} rejected, {summary.still_open:,} still open -> {args.out}"
+    )
+    return 0
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.kafka_io import produce_file
+
+    if not args.file.is_file():
+        print(f"acw produce: no such file: {args.file}", file=sys.stderr)
+        return 1
+    topic = args.topic or settings.input_topic
+    fmt = args.format or settings.input_format
+    summary = asyncio.run(produce_file(args.file, topic, settings.bootstrap_servers, fmt))
+    print(f"sent {summary.valid:,} events and {summary.invalid:,} invalid records to {topic}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

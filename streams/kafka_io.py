@@ -1,0 +1,101 @@
+"""Topic creation and file-to-topic production with aiokafka (the CLI's `topics create` and `produce`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.domain.events import InvalidEvent, event_from_record
+from streams.replay import _lines
+from streams.serialization import InputFormat, encode_call_event, event_from_json
+from streams.settings import Settings
+
+DAY_MS = 86_400_000
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """The product's topics with partitions, retention and compaction."""
+    p = settings.partitions
+    retention = {"retention.ms": str(7 * DAY_MS)}
+    return [
+        NewTopic(settings.input_topic, p, 1, topic_configs=retention),
+        NewTopic(settings.rekey_topic, p, 1, topic_configs=retention),
+        NewTopic(settings.intervals_topic, p, 1, topic_configs=retention),
+        NewTopic(settings.dead_letter_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
+    ]
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create missing topics; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    created = []
+    try:
+        existing = set(await admin.list_topics())
+        for spec in topic_specs(settings):
+            if spec.name in existing:
+                continue
+            try:
+                await admin.create_topics([spec])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+@dataclass
+class ProduceSummary:
+    """What `produce` sent."""
+
+    valid: int = 0
+    invalid: int = 0
+
+
+async def produce_file(
+    path: Path,
+    topic: str,
+    bootstrap_servers: str,
+    fmt: InputFormat,
+    progress: Callable[[int], None] | None = None,
+) -> ProduceSummary:
+    """Send a file's events keyed by agent; lines that are not valid events are sent raw, unkeyed."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+        enable_idempotence=True,
+    )
+    await producer.start()
+    summary = ProduceSummary()
+    pending: list[asyncio.Future[object]] = []
+    try:
+        for _, item in _lines(path):
+            try:
+                event = event_from_json(item) if isinstance(item, bytes) else event_from_record(item)
+            except InvalidEvent:
+                raw = item if isinstance(item, bytes) else repr(item).encode()
+                pending.append(await producer.send(topic, raw.rstrip(b"\n")))
+                summary.invalid += 1
+                continue
+            pending.append(
+                await producer.send(topic, encode_call_event(event, fmt), key=event.agent_id.encode())
+            )
+            summary.valid += 1
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+                if progress:
+                    progress(summary.valid + summary.invalid)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return summary

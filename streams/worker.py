@@ -1,0 +1,254 @@
+"""`acw worker`: the Faust shell around the core. It decodes, calls the Processor, checkpoints, sends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+
+from streams.domain.events import InvalidEvent
+from streams.domain.intervals import AcwInterval
+from streams.domain.processor import Disposition, Processor, RulesConfig
+from streams.metrics import Metrics
+from streams.serialization import codec, decode_call_event
+from streams.settings import Settings
+
+log = logging.getLogger("acw.worker")
+
+STATE_TABLE = "acw-state"
+
+
+@dataclass
+class PartitionRuntime:
+    """One input partition's processor and what has not been checkpointed yet."""
+
+    partition: int
+    processor: Processor
+    offsets: dict[str, int] = field(default_factory=dict)
+    unacked: list[EventT] = field(default_factory=list)
+    last_event_wall: float = field(default_factory=time.monotonic)
+    last_advance_wall: float = field(default_factory=time.monotonic)
+
+
+def agent_key(partition: int, agent_id: str) -> str:
+    """Table key of one agent's state."""
+    return f"a|{partition}|{agent_id}"
+
+
+def meta_key(partition: int) -> str:
+    """Table key of one partition's stream-level state and checkpointed offsets."""
+    return f"m|{partition}"
+
+
+class AcwWorker:
+    """Builds the Faust app, its topics, the state table and the agent; holds the partition runtimes."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.rules: RulesConfig = settings.rules()
+        self.runtimes: dict[int, PartitionRuntime] = {}
+        self._stream: StreamT | None = None
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        self._checkpointing: asyncio.Future[None] | None = None
+        self.app = faust.App(
+            settings.app_id,
+            broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
+            store=settings.store,
+            datadir=settings.data_dir,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            web_enabled=False,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            broker_commit_interval=1.0,
+            table_cleanup_interval=3600.0,
+            stream_wait_empty=False,
+            stream_buffer_maxsize=65536,
+            broker_max_poll_records=5000,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.input = self.app.topic(settings.input_topic, settings.rekey_topic, **raw)  # type: ignore[arg-type]
+        self.rekey = self.app.topic(settings.rekey_topic, partitions=settings.partitions, **raw)  # type: ignore[arg-type]
+        self.intervals_out = self.app.topic(settings.intervals_topic, **raw)  # type: ignore[arg-type]
+        self.dead_out = self.app.topic(settings.dead_letter_topic, **raw)  # type: ignore[arg-type]
+        self.table = self.app.Table(STATE_TABLE, default=None, partitions=settings.partitions)
+        self.app.agent(self.input, name="acw-intervals")(self._consume)
+        self.app.timer(1.0)(self._tick)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+
+    # --- the agent ---------------------------------------------------------------------------
+
+    async def _consume(self, stream: StreamT) -> None:
+        manual = stream.noack()
+        self._stream = manual
+        async for event in manual.events():
+            rt = self._runtime(event.message.partition)
+            await self._handle(rt, event)
+            rt.unacked.append(event)
+            self._since_checkpoint += 1
+            if self._checkpointing is None and (
+                self._since_checkpoint >= self.settings.checkpoint_events
+                or time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
+            ):
+                self._checkpointing = asyncio.ensure_future(self._checkpoint())
+
+    async def _handle(self, rt: PartitionRuntime, event: EventT) -> None:
+        message = event.message
+        rt.last_event_wall = rt.last_advance_wall = time.monotonic()
+        if message.offset <= rt.offsets.get(message.topic, -1):
+            self.metrics.redelivered.inc()
+            return
+        rt.offsets[message.topic] = message.offset
+        try:
+            call = decode_call_event(event.value, self.settings.input_format)
+        except InvalidEvent as exc:
+            self.metrics.events_consumed.labels("invalid").inc()
+            await self._dead_letter(message, exc.reason, exc.detail)
+            return
+        self.metrics.events_consumed.labels(call.event_type.name).inc()
+        if message.key != call.agent_id.encode():
+            self.metrics.rekeyed.inc()
+            await self.rekey.send(key=call.agent_id.encode(), value=event.value)
+            return
+        step = rt.processor.offer(call)
+        if step.disposition is Disposition.DUPLICATE:
+            self.metrics.duplicates.inc()
+        elif step.disposition is Disposition.LATE:
+            self.metrics.late.inc()
+            await self._dead_letter(
+                message,
+                "late",
+                f"event at {call.occurred_at_ms} is behind stream time "
+                f"{rt.processor.watermark_ms} by more than the allowed lateness",
+            )
+        await self._emit(rt, step.intervals)
+
+    async def _emit(self, rt: PartitionRuntime, intervals: list[AcwInterval]) -> None:
+        encode = codec("acw_interval").encode
+        now = time.time()
+        for interval in intervals:
+            await self.intervals_out.send(key=interval.agent_id.encode(), value=encode(interval.to_record()))
+            self.metrics.intervals.labels(interval.end_reason.value).inc()
+            self.metrics.interval_duration.labels(interval.channel.value).observe(interval.acw_seconds)
+            self.metrics.processing_lag.observe(max(0.0, now - interval.ended_at_ms / 1000))
+        if rt.processor.watermark_ms is not None:
+            self.metrics.watermark.labels(str(rt.partition)).set(rt.processor.watermark_ms / 1000)
+
+    async def _dead_letter(self, message: Any, reason: str, detail: str) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        record = {
+            "reason": reason,
+            "detail": detail,
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "key": message.key,
+            "value": message.value,
+        }
+        key = f"{message.topic}:{message.partition}:{message.offset}".encode()
+        await self.dead_out.send(key=key, value=codec("dead_letter").encode(record))
+
+    # --- durable state -------------------------------------------------------------------------
+
+    async def _checkpoint(self) -> None:
+        """Outputs first, then state, then source offsets: a crash at any point only repeats outputs.
+
+        Runs beside the agent: the snapshot is taken synchronously, so later events are not in it and
+        stay unacked until the next checkpoint.
+        """
+        try:
+            snapshot = []
+            for rt in self.runtimes.values():
+                meta = {"proc": rt.processor.meta(), "offsets": dict(rt.offsets)}
+                snapshot.append((rt.partition, rt.processor.take_dirty(), meta, rt.unacked))
+                rt.unacked = []
+            self._since_checkpoint = 0
+            self._last_checkpoint = time.monotonic()
+            await self.app.producer.flush()
+            changelog = self.table.changelog_topic
+            for partition, dirty, meta, _ in snapshot:
+                for agent_id, data in dirty.items():
+                    await self._store(changelog, partition, agent_key(partition, agent_id), data)
+                await self._store(changelog, partition, meta_key(partition), meta)
+            await self.app.producer.flush()
+            for _, _, _, unacked in snapshot:
+                for event in unacked:
+                    await self._stream.ack(event)
+            self.metrics.checkpoints.inc()
+            self.metrics.open_intervals.set(
+                sum(len(r.processor.open_intervals()) for r in self.runtimes.values())
+            )
+        except Exception:
+            log.exception("checkpoint failed; its events stay unacked and will be redelivered")
+        finally:
+            self._checkpointing = None
+
+    async def _store(self, changelog: Any, partition: int, key: str, value: dict[str, Any]) -> None:
+        self.table.data[key] = value
+        await changelog.send(
+            key=key, value=value, partition=partition, key_serializer="json", value_serializer="json"
+        )
+
+    def _runtime(self, partition: int) -> PartitionRuntime:
+        rt = self.runtimes.get(partition)
+        if rt is None:
+            rt = self.runtimes[partition] = self._restore(partition)
+        return rt
+
+    def _restore(self, partition: int) -> PartitionRuntime:
+        prefix = f"a|{partition}|"
+        agents = {
+            k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None
+        }
+        meta = self.table.get(meta_key(partition))
+        processor = Processor.restore(self.rules, meta["proc"] if meta else None, agents)
+        offsets = dict(meta["offsets"]) if meta else {}
+        log.info("restored partition=%d agents=%d offsets=%s", partition, len(agents), offsets)
+        return PartitionRuntime(partition, processor, offsets)
+
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic in (self.settings.input_topic, self.settings.rekey_topic):
+                self.runtimes.pop(tp.partition, None)
+
+    # --- wall-clock only moves idle partitions forward -----------------------------------------
+
+    async def _tick(self) -> None:
+        idle_after = self.settings.idle_advance_after_seconds
+        if idle_after <= 0:
+            return
+        try:
+            assigned = {
+                tp.partition
+                for tp in self.app.assignor.assigned_actives()
+                if tp.topic == self.settings.input_topic
+            }
+            for partition in assigned - self.runtimes.keys():
+                self._runtime(partition)
+            now = time.monotonic()
+            for rt in list(self.runtimes.values()):
+                wm = rt.processor.watermark_ms
+                if wm is None or now - rt.last_event_wall < idle_after:
+                    continue
+                step_ms = round((now - rt.last_advance_wall) * 1000)
+                rt.last_advance_wall = now
+                await self._emit(rt, rt.processor.advance(wm + step_ms))
+        except Exception:  # a timer that raises would crash the worker; log and try next tick
+            log.exception("idle advance failed")
+
+
+def run_worker(settings: Settings, metrics: Metrics) -> None:
+    """Start the Faust worker in this process until it is stopped."""
+    from faust import Worker
+
+    worker = AcwWorker(settings, metrics)
+    Worker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

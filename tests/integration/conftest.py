@@ -1,0 +1,155 @@
+"""Fixtures for tests through the real Kafka broker: the broker itself, worker processes, traffic files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.domain.events import CallEvent, EventType
+from streams.traffic import TrafficShape, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
+PARTITIONS = 6
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real single-node Kafka on a free 127.0.0.1 port for the whole session; yields its bootstrap address."""
+    run_dir = tmp_path_factory.mktemp("kafka")
+    out = subprocess.run(
+        [str(BROKER), "start", "--port", "0", "--dir", str(run_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    bootstrap = out.stdout.strip().splitlines()[-1]
+    try:
+        yield bootstrap
+    finally:
+        subprocess.run([str(BROKER), "stop", "--dir", str(run_dir)], check=False)
+
+
+class WorkerProcess:
+    """An `acw worker` subprocess with its own settings."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_env(kafka: str, tmp_path: Path) -> dict[str, str]:
+    """Settings for a worker with topics and consumer group of its own."""
+    run = uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
+    env.update(
+        {
+            "ACW_BOOTSTRAP_SERVERS": kafka,
+            "ACW_APP_ID": f"acw-test-{run}",
+            "ACW_INPUT_TOPIC": f"events-{run}",
+            "ACW_REKEY_TOPIC": f"events-{run}.rekeyed",
+            "ACW_INTERVALS_TOPIC": f"intervals-{run}",
+            "ACW_DEAD_LETTER_TOPIC": f"dead-{run}",
+            "ACW_PARTITIONS": str(PARTITIONS),
+            "ACW_DATA_DIR": str(tmp_path / "worker-data"),
+            "ACW_METRICS_PORT": "0",
+            "ACW_IDLE_ADVANCE_AFTER_SECONDS": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    """Started workers are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+def end_of_input_events(after_ms: int) -> list[CallEvent]:
+    """One far-later login per partition: moves every partition's stream time past all deadlines."""
+    partitioner = DefaultPartitioner()
+    events: dict[int, CallEvent] = {}
+    i = 0
+    while len(events) < PARTITIONS:
+        agent = f"zz-end-{i}"
+        p = partitioner(agent.encode(), list(range(PARTITIONS)), list(range(PARTITIONS)))
+        events.setdefault(p, CallEvent(f"end-{i}", EventType.AGENT_LOGGED_IN, after_ms, agent))
+        i += 1
+    return list(events.values())
+
+
+GARBAGE_LINES = [
+    b'{"event_id": "g1", "event_type": "CONTACT_CONNECTED"',  # truncated JSON
+    b'{"event_id": "g2", "event_type": "AGENT_AVAILABLE", "occurred_at": "yesterday", "agent_id": "x"}',
+    b'{"event_id": "g3", "event_type": "TELEPORTED", "occurred_at": 1767225600000, "agent_id": "x"}',
+    b'{"event_id": "g4", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600000}',
+    b'{"event_id": 5, "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600000, "agent_id": "x"}',
+    b'{"event_id": "g6", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600, "agent_id": "x"}',
+    b"[1, 2, 3]",
+    b"\x00\x9f\xff\xfe binary noise \x01\x02",
+]
+GARBAGE_REASONS = sorted(
+    [
+        "unparseable",
+        "bad_timestamp",
+        "unknown_enum",
+        "missing_field",
+        "wrong_type",
+        "timestamp_out_of_range",
+        "not_an_object",
+        "unparseable",
+    ]
+)
+
+
+def write_traffic(path: Path, shape: TrafficShape, seed: int = 7, garbage: bool = True) -> list[CallEvent]:
+    """Generated traffic, end-of-input events and (optionally) garbage lines spread through a JSONL file."""
+    events = generate(shape, seed)
+    events += end_of_input_events(events[-1].occurred_at_ms + 2 * 3_600_000)
+    step = max(1, len(events) // (len(GARBAGE_LINES) + 1))
+    with open(path, "wb") as f:
+        for i, event in enumerate(events):
+            if garbage and i % step == step // 2 and i // step < len(GARBAGE_LINES):
+                f.write(GARBAGE_LINES[i // step] + b"\n")
+            f.write(orjson.dumps(event.to_record()) + b"\n")
+    return events
