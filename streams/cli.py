@@ -33,9 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the core over JSON Lines or Avro files, no broker",
         description="Writes DIR/intervals.jsonl, DIR/dead-letter.jsonl and DIR/summary.json.",
     )
-    rp.add_argument(
-        "inputs", nargs="+", type=Path, metavar="INPUT", help="JSON Lines or Avro container files"
-    )
+    rp.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="JSON Lines or Avro container files")
     rp.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
     rp.add_argument("--max-acw-seconds", type=float, help="ACW timeout (default ACW_MAX_ACW_SECONDS or 1800)")
     rp.add_argument(
@@ -53,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("file", type=Path, metavar="FILE")
     pp.add_argument("--topic", help="topic (default ACW_INPUT_TOPIC)")
     pp.add_argument("--format", choices=["avro", "json"], help="encoding (default ACW_INPUT_FORMAT)")
+
+    gp = sub.add_parser("generate", help="write deterministic synthetic call events as JSON Lines",
+                        description="Agents working a shift of contacts: voice and chat, holds, missed offers, timeouts.")
+    gp.add_argument("--out", required=True, type=Path, metavar="FILE")
+    gp.add_argument("--agents", type=int, default=100, help="number of agents (default 100)")
+    gp.add_argument("--contacts", type=int, default=20, help="contacts per agent (default 20)")
+    gp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    gp.add_argument("--start-ms", type=int, help="first event time, epoch ms (default 2026-01-01)")
+
+    wp = sub.add_parser("watch", help="print intervals from the intervals topic as they arrive")
+    wp.add_argument("--limit", type=int, help="stop after this many")
 
     tp = sub.add_parser("topics", help="manage the product's topics")
     tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
@@ -91,6 +100,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _replay(args, settings)
     if args.command == "produce":
         return _produce(args, settings)
+    if args.command == "generate":
+        return _generate(args)
+    if args.command == "watch":
+        from streams.kafka_io import watch_intervals
+
+        asyncio.run(watch_intervals(settings, lambda line: print(line, flush=True), args.limit))
+        return 0
     if args.command == "topics":
         from streams.kafka_io import create_topics
 
@@ -132,6 +148,24 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         f"{sum(summary.intervals.values()):,} intervals, {summary.duplicates:,} duplicates, {summary.late:,} late, "
         f"{sum(summary.rejected.values()):,} rejected, {summary.still_open:,} still open -> {args.out}"
     )
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streams.traffic import T_START_MS, TrafficShape, generate
+
+    if args.agents < 1 or args.contacts < 0:
+        print("acw generate: --agents must be >= 1 and --contacts >= 0", file=sys.stderr)
+        return 2
+    shape = TrafficShape(agents=args.agents, contacts_per_agent=args.contacts, start_ms=args.start_ms or T_START_MS)
+    events = generate(shape, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "wb") as f:
+        for event in events:
+            f.write(orjson.dumps(event.to_record()) + b"\n")
+    print(f"wrote {len(events):,} events of {args.agents} agents to {args.out}")
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -86,9 +86,7 @@ async def produce_file(
                 pending.append(await producer.send(topic, raw.rstrip(b"\n")))
                 summary.invalid += 1
                 continue
-            pending.append(
-                await producer.send(topic, encode_call_event(event, fmt), key=event.agent_id.encode())
-            )
+            pending.append(await producer.send(topic, encode_call_event(event, fmt), key=event.agent_id.encode()))
             summary.valid += 1
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
@@ -99,3 +97,28 @@ async def produce_file(
     finally:
         await producer.stop()
     return summary
+
+
+async def watch_intervals(settings: Settings, print_line: Callable[[str], None], limit: int | None = None) -> int:
+    """Print each interval published on the intervals topic, from the start; returns how many were shown."""
+    from streams.serialization import codec
+
+    decode = codec("acw_interval").decode
+    consumer = AIOKafkaConsumer(settings.intervals_topic, bootstrap_servers=settings.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    shown = 0
+    try:
+        async for message in consumer:
+            r = decode(message.value)
+            talk = "-" if r["talk_seconds"] is None else f"{r['talk_seconds']:.0f}s"
+            print_line(
+                f"{r['agent_id']:<12} {r['contact_id']:<20} {r['channel']:<5} team={r['team_id'] or '-':<8} "
+                f"talk={talk:<6} acw={r['acw_seconds']:>7.1f}s  {r['end_reason']}"
+            )
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+    finally:
+        await consumer.stop()
+    return shown

@@ -101,9 +101,7 @@ def replay(
     summary.duplicates = processor.counts["duplicates"]
     summary.late = processor.counts["late"]
     summary.still_open = len(processor.open_intervals())
-    (out_dir / "summary.json").write_bytes(
-        orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    )
+    (out_dir / "summary.json").write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return summary
 
 

@@ -83,9 +83,7 @@ def decode_call_event(data: bytes | None, fmt: InputFormat) -> CallEvent:
     try:
         record = codec("call_event").decode(data)
     except Exception as exc:
-        raise InvalidEvent(
-            "unparseable", f"not a CallEvent in Avro binary: {type(exc).__name__}: {exc}"
-        ) from None
+        raise InvalidEvent("unparseable", f"not a CallEvent in Avro binary: {type(exc).__name__}: {exc}") from None
     return event_from_record(record)
 
 

@@ -78,9 +78,7 @@ def _agent_shift(rng: random.Random, shape: TrafficShape, a: int) -> Iterator[Ca
         acw = 0 if rng.random() < 0.03 else min(acw, 1_500_000)
         t += acw
         if r < 0.7:
-            yield make(
-                t, EventType.WRAPUP_COMPLETED, contact, disposition_code=rng.choice(["RESOLVED", "FOLLOWUP"])
-            )
+            yield make(t, EventType.WRAPUP_COMPLETED, contact, disposition_code=rng.choice(["RESOLVED", "FOLLOWUP"]))
             yield make(t + rng.randrange(0, 3_000), EventType.AGENT_AVAILABLE)
         elif r < 0.85:
             yield make(t, EventType.AGENT_AVAILABLE)

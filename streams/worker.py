@@ -184,9 +184,7 @@ class AcwWorker:
                 for event in unacked:
                     await self._stream.ack(event)
             self.metrics.checkpoints.inc()
-            self.metrics.open_intervals.set(
-                sum(len(r.processor.open_intervals()) for r in self.runtimes.values())
-            )
+            self.metrics.open_intervals.set(sum(len(r.processor.open_intervals()) for r in self.runtimes.values()))
         except Exception:
             log.exception("checkpoint failed; its events stay unacked and will be redelivered")
         finally:
@@ -194,9 +192,7 @@ class AcwWorker:
 
     async def _store(self, changelog: Any, partition: int, key: str, value: dict[str, Any]) -> None:
         self.table.data[key] = value
-        await changelog.send(
-            key=key, value=value, partition=partition, key_serializer="json", value_serializer="json"
-        )
+        await changelog.send(key=key, value=value, partition=partition, key_serializer="json", value_serializer="json")
 
     def _runtime(self, partition: int) -> PartitionRuntime:
         rt = self.runtimes.get(partition)
@@ -206,9 +202,7 @@ class AcwWorker:
 
     def _restore(self, partition: int) -> PartitionRuntime:
         prefix = f"a|{partition}|"
-        agents = {
-            k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None
-        }
+        agents = {k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None}
         meta = self.table.get(meta_key(partition))
         processor = Processor.restore(self.rules, meta["proc"] if meta else None, agents)
         offsets = dict(meta["offsets"]) if meta else {}
@@ -228,9 +222,7 @@ class AcwWorker:
             return
         try:
             assigned = {
-                tp.partition
-                for tp in self.app.assignor.assigned_actives()
-                if tp.topic == self.settings.input_topic
+                tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.settings.input_topic
             }
             for partition in assigned - self.runtimes.keys():
                 self._runtime(partition)

@@ -167,9 +167,7 @@ def event_from_record(record: Any) -> CallEvent:
         raise InvalidEvent("missing_field", "occurred_at is required")
     occurred_at_ms = parse_timestamp_ms(record["occurred_at"])
     optional = {
-        name: _string(
-            record, name, required=False, limit=MAX_ID_LENGTH if name.endswith("_id") else MAX_TEXT_LENGTH
-        )
+        name: _string(record, name, required=False, limit=MAX_ID_LENGTH if name.endswith("_id") else MAX_TEXT_LENGTH)
         for name in OPTIONAL_STRINGS
     }
     raw_channel = record.get("channel")

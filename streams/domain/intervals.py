@@ -246,15 +246,11 @@ def expire(agent: AgentState, before_ms: int, max_acw_ms: int) -> list[AcwInterv
     return closed
 
 
-def _close_all(
-    agent: AgentState, at_ms: int, reason: EndReason, status: str | None = None
-) -> list[AcwInterval]:
+def _close_all(agent: AgentState, at_ms: int, reason: EndReason, status: str | None = None) -> list[AcwInterval]:
     return [close_interval(agent, cid, c, at_ms, reason, status=status) for cid, c in agent.open_contacts()]
 
 
-def apply_event(
-    agent: AgentState, event: CallEvent, max_acw_ms: int, contact_ttl_ms: int
-) -> list[AcwInterval]:
+def apply_event(agent: AgentState, event: CallEvent, max_acw_ms: int, contact_ttl_ms: int) -> list[AcwInterval]:
     """Apply one in-order event to an agent; return the intervals it closed (timeouts first)."""
     t = event.occurred_at_ms
     closed = expire(agent, t, max_acw_ms) if agent.contacts else []
@@ -338,10 +334,6 @@ def _apply_contact_event(agent: AgentState, event: CallEvent, t: int) -> list[Ac
 
 
 def _prune_stale(agent: AgentState, cutoff_ms: int) -> None:
-    stale = [
-        cid
-        for cid, c in agent.contacts.items()
-        if c.disconnected_at_ms is None and c.last_seen_ms < cutoff_ms
-    ]
+    stale = [cid for cid, c in agent.contacts.items() if c.disconnected_at_ms is None and c.last_seen_ms < cutoff_ms]
     for cid in stale:
         del agent.contacts[cid]

@@ -176,9 +176,7 @@ class Processor:
         }
 
     @classmethod
-    def restore(
-        cls, config: RulesConfig, meta: dict[str, Any] | None, agents: dict[str, dict[str, Any]]
-    ) -> Processor:
+    def restore(cls, config: RulesConfig, meta: dict[str, Any] | None, agents: dict[str, dict[str, Any]]) -> Processor:
         """Rebuild a processor from `meta()` and `take_dirty()` snapshots."""
         proc = cls(config)
         for agent_id, data in agents.items():

@@ -73,9 +73,7 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
 
     dead = wait_for(dead_letters, 60, "dead letters")
     assert sorted(d["reason"] for d in dead) == GARBAGE_REASONS
-    replay_dead = [
-        orjson.loads(x) for x in (tmp_path / "replay" / "dead-letter.jsonl").read_bytes().splitlines()
-    ]
+    replay_dead = [orjson.loads(x) for x in (tmp_path / "replay" / "dead-letter.jsonl").read_bytes().splitlines()]
     assert sorted(d["reason"] for d in replay_dead) == GARBAGE_REASONS
     assert all(d["value"] and d["source_offset"] >= 0 for d in dead)
 
@@ -87,9 +85,7 @@ def test_worker_killed_mid_stream_and_restarted_misses_nothing(
     first = WorkerProcess(worker_env, tmp_path / "worker-1.log").start()
     workers.append(first)
     target = int(len(expected) * random.uniform(0.2, 0.6))
-    wait_for(
-        lambda: len(_intervals(settings)) >= target, 240, f"{target} intervals before the kill", poll_s=0.5
-    )
+    wait_for(lambda: len(_intervals(settings)) >= target, 240, f"{target} intervals before the kill", poll_s=0.5)
     first.kill()
     before = len(_intervals(settings))
     assert before < len(expected), "the worker finished before it could be killed mid-stream"

@@ -27,9 +27,7 @@ def test_wrapup_completed_closes_with_disposition_and_times() -> None:
 
 
 def test_zero_second_acw_is_a_real_value() -> None:
-    [iv] = run(
-        [ev(0, "CONTACT_CONNECTED", "c1"), ev(10, "CONTACT_DISCONNECTED", "c1"), ev(10, "AGENT_AVAILABLE")]
-    )
+    [iv] = run([ev(0, "CONTACT_CONNECTED", "c1"), ev(10, "CONTACT_DISCONNECTED", "c1"), ev(10, "AGENT_AVAILABLE")])
     assert iv.acw_seconds == 0.0 and iv.end_reason is EndReason.AVAILABLE and iv.handle_seconds == 10.0
 
 
@@ -57,9 +55,7 @@ def test_disconnect_of_unseen_contact_opens_interval_with_unknown_talk() -> None
         ("AGENT_LOGGED_OUT", EndReason.LOGGED_OUT, None),
     ],
 )
-def test_agent_state_events_close_all_open_intervals(
-    kind: str, reason: EndReason, status: str | None
-) -> None:
+def test_agent_state_events_close_all_open_intervals(kind: str, reason: EndReason, status: str | None) -> None:
     extra = {"status": status} if status else {}
     out = run(
         [

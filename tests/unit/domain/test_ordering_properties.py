@@ -109,9 +109,7 @@ def test_events_beyond_lateness_are_late_and_never_applied(data: st.DataObject) 
     proc = Processor(CONFIG)
     for e in events:
         proc.offer(e)
-    stale = CallEvent(
-        "stale", EventType.AGENT_AVAILABLE, proc.watermark_ms - CONFIG.allowed_lateness_ms - 1, "a0"
-    )
+    stale = CallEvent("stale", EventType.AGENT_AVAILABLE, proc.watermark_ms - CONFIG.allowed_lateness_ms - 1, "a0")
     assert proc.offer(stale).disposition is Disposition.LATE
     proc.finish()
     assert proc.counts["late"] == 1

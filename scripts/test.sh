@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, lints, then runs unit and integration tests
+# (the integration tests start their own Kafka broker on a free 127.0.0.1 port).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check streams tests bench
+.venv/bin/ruff format --check streams tests bench
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
