@@ -52,8 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--topic", help="topic (default ACW_INPUT_TOPIC)")
     pp.add_argument("--format", choices=["avro", "json"], help="encoding (default ACW_INPUT_FORMAT)")
 
-    gp = sub.add_parser("generate", help="write deterministic synthetic call events as JSON Lines",
-                        description="Agents working a shift of contacts: voice and chat, holds, missed offers, timeouts.")
+    gp = sub.add_parser(
+        "generate",
+        help="write deterministic synthetic call events as JSON Lines",
+        description="Agents working a shift: voice and chat, holds, missed offers, timeouts.",
+    )
     gp.add_argument("--out", required=True, type=Path, metavar="FILE")
     gp.add_argument("--agents", type=int, default=100, help="number of agents (default 100)")
     gp.add_argument("--contacts", type=int, default=20, help="contacts per agent (default 20)")

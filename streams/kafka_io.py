@@ -104,8 +104,12 @@ async def watch_intervals(settings: Settings, print_line: Callable[[str], None],
     from streams.serialization import codec
 
     decode = codec("acw_interval").decode
-    consumer = AIOKafkaConsumer(settings.intervals_topic, bootstrap_servers=settings.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        settings.intervals_topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     shown = 0
     try:

@@ -1,12 +1,14 @@
-"""Call-lifecycle events: the input contract of `schemas/call_event.avsc` as frozen dataclasses."""
+"""Call-lifecycle events: the input contract of `schemas/call_event.avsc` as immutable records."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 
 class EventType(IntEnum):
@@ -55,9 +57,8 @@ MAX_TEXT_LENGTH = 4096
 OPTIONAL_STRINGS = ("contact_id", "team_id", "queue_id", "status", "disposition_code", "source")
 
 
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """One validated call event; `occurred_at_ms` is event time in epoch milliseconds (UTC)."""
+class CallEvent(NamedTuple):
+    """One validated call event (immutable); `occurred_at_ms` is event time in epoch milliseconds (UTC)."""
 
     event_id: str
     event_type: EventType
@@ -70,7 +71,7 @@ class CallEvent:
     disposition_code: str | None = None
     source: str | None = None
     channel: Channel | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = _NO_ATTRIBUTES
 
     def sort_key(self) -> tuple[int, int, str]:
         """The total order events are applied in: time, then type order, then id."""
@@ -149,28 +150,44 @@ def _string(record: Mapping[str, Any], name: str, *, required: bool, limit: int)
     return value
 
 
+_OPTIONAL_LIMITS = tuple(
+    (name, MAX_ID_LENGTH if name.endswith("_id") else MAX_TEXT_LENGTH) for name in OPTIONAL_STRINGS
+)
+
+
 def event_from_record(record: Any) -> CallEvent:
     """Validate a decoded record (JSON object or Avro datum) and build the CallEvent."""
     if not isinstance(record, Mapping):
         raise InvalidEvent("not_an_object", f"expected an object, got {type(record).__name__}")
-    event_id = _string(record, "event_id", required=True, limit=MAX_ID_LENGTH)
-    agent_id = _string(record, "agent_id", required=True, limit=MAX_ID_LENGTH)
-    raw_type = record.get("event_type")
-    if raw_type is None:
-        raise InvalidEvent("missing_field", "event_type is required")
-    if not isinstance(raw_type, str):
-        raise InvalidEvent("wrong_type", "event_type must be a string")
-    event_type = EVENT_TYPES_BY_NAME.get(raw_type)
+    get = record.get
+    event_id = get("event_id")
+    agent_id = get("agent_id")
+    if not (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH):
+        event_id = _string(record, "event_id", required=True, limit=MAX_ID_LENGTH)
+    if not (type(agent_id) is str and 0 < len(agent_id) <= MAX_ID_LENGTH):
+        agent_id = _string(record, "agent_id", required=True, limit=MAX_ID_LENGTH)
+    raw_type = get("event_type")
+    event_type = EVENT_TYPES_BY_NAME.get(raw_type) if type(raw_type) is str else None
     if event_type is None:
+        if raw_type is None:
+            raise InvalidEvent("missing_field", "event_type is required")
+        if not isinstance(raw_type, str):
+            raise InvalidEvent("wrong_type", "event_type must be a string")
         raise InvalidEvent("unknown_enum", f"unknown event_type {raw_type[:64]!r}")
-    if "occurred_at" not in record or record["occurred_at"] is None:
+    occurred_at = get("occurred_at")
+    if type(occurred_at) is int and MIN_TIMESTAMP_MS <= occurred_at < MAX_TIMESTAMP_MS:
+        occurred_at_ms = occurred_at
+    elif occurred_at is None:
         raise InvalidEvent("missing_field", "occurred_at is required")
-    occurred_at_ms = parse_timestamp_ms(record["occurred_at"])
-    optional = {
-        name: _string(record, name, required=False, limit=MAX_ID_LENGTH if name.endswith("_id") else MAX_TEXT_LENGTH)
-        for name in OPTIONAL_STRINGS
-    }
-    raw_channel = record.get("channel")
+    else:
+        occurred_at_ms = parse_timestamp_ms(occurred_at)
+    optional = {}
+    for name, limit in _OPTIONAL_LIMITS:
+        value = get(name)
+        if value is not None and not (type(value) is str and len(value) <= limit):
+            value = _string(record, name, required=False, limit=limit)
+        optional[name] = value
+    raw_channel = get("channel")
     channel: Channel | None = None
     if raw_channel is not None:
         if not isinstance(raw_channel, str):
@@ -178,19 +195,11 @@ def event_from_record(record: Any) -> CallEvent:
         channel = CHANNELS_BY_NAME.get(raw_channel)
         if channel is None:
             raise InvalidEvent("unknown_enum", f"unknown channel {raw_channel[:64]!r}")
-    attributes = record.get("attributes") or {}
-    if not isinstance(attributes, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+    attributes = get("attributes") or {}
+    if attributes and not (
+        isinstance(attributes, Mapping) and all(type(k) is str and type(v) is str for k, v in attributes.items())
     ):
         raise InvalidEvent("wrong_type", "attributes must be a map of strings to strings")
     if event_type in CONTACT_EVENTS and not optional["contact_id"]:
         raise InvalidEvent("missing_field", f"contact_id is required for {event_type.name}")
-    return CallEvent(
-        event_id=event_id or "",
-        event_type=event_type,
-        occurred_at_ms=occurred_at_ms,
-        agent_id=agent_id or "",
-        channel=channel,
-        attributes=attributes,
-        **optional,
-    )
+    return CallEvent(event_id, event_type, occurred_at_ms, agent_id, channel=channel, attributes=attributes, **optional)

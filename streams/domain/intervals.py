@@ -253,7 +253,13 @@ def _close_all(agent: AgentState, at_ms: int, reason: EndReason, status: str | N
 def apply_event(agent: AgentState, event: CallEvent, max_acw_ms: int, contact_ttl_ms: int) -> list[AcwInterval]:
     """Apply one in-order event to an agent; return the intervals it closed (timeouts first)."""
     t = event.occurred_at_ms
-    closed = expire(agent, t, max_acw_ms) if agent.contacts else []
+    closed = []
+    if agent.contacts:
+        expired_before = t - max_acw_ms
+        for c in agent.contacts.values():
+            if c.disconnected_at_ms is not None and c.disconnected_at_ms < expired_before:
+                closed = expire(agent, t, max_acw_ms)
+                break
     if event.team_id is not None:
         agent.team_id = event.team_id
     if event.queue_id is not None:

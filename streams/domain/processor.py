@@ -60,7 +60,9 @@ class Processor:
         self.watermark_ms: int | None = None
         self.agents: dict[str, AgentState] = {}
         self.counts: Counter[str] = Counter()
-        self._pending: list[tuple[tuple[int, int, str], CallEvent]] = []
+        # (occurred_at, type, event_id, arrival seq, event): the apply order, never comparing events.
+        self._pending: list[tuple[int, int, str, int, CallEvent]] = []
+        self._seq = 0
         # (deadline, agent_id, contact_id, disconnected_at): lazily invalidated timeout index.
         self._deadlines: list[tuple[int, str, str, int]] = []
         self._dirty: set[str] = set()
@@ -83,7 +85,8 @@ class Processor:
             self.counts["late"] += 1
             return Step(Disposition.LATE)
         self.counts["accepted"] += 1
-        heapq.heappush(self._pending, (event.sort_key(), event))
+        self._seq += 1
+        heapq.heappush(self._pending, (t, event.event_type, event.event_id, self._seq, event))
         if wm is None or t > wm:
             self.watermark_ms = t
             return Step(Disposition.ACCEPTED, self._release(t - self.config.allowed_lateness_ms))
@@ -109,12 +112,15 @@ class Processor:
         out: list[AcwInterval] = []
         pending = self._pending
         cfg = self.config
-        while pending and (pending[0][0][0] < horizon_ms or (inclusive and pending[0][0][0] <= horizon_ms)):
-            _, event = heapq.heappop(pending)
+        limit = horizon_ms + 1 if inclusive else horizon_ms
+        applied = 0
+        dirty = self._dirty
+        while pending and pending[0][0] < limit:
+            event = heapq.heappop(pending)[4]
             agent = self.agents[event.agent_id]
             closed = apply_event(agent, event, cfg.max_acw_ms, cfg.contact_ttl_ms)
-            self.counts["applied"] += 1
-            self._dirty.add(event.agent_id)
+            applied += 1
+            dirty.add(event.agent_id)
             if closed:
                 out.extend(closed)
             if event.event_type is EventType.CONTACT_DISCONNECTED:
@@ -129,7 +135,9 @@ class Processor:
                             event.occurred_at_ms,
                         ),
                     )
-        out.extend(self._expire(horizon_ms))
+        self.counts["applied"] += applied
+        if self._deadlines and self._deadlines[0][0] < horizon_ms:
+            out.extend(self._expire(horizon_ms))
         for interval in out:
             self.counts[f"intervals.{interval.end_reason.value}"] += 1
         return out
@@ -172,7 +180,7 @@ class Processor:
         """Stream-level state (watermark and pending events) as plain data."""
         return {
             "wm": self.watermark_ms,
-            "pending": [event.to_record() for _, event in sorted(self._pending)],
+            "pending": [entry[4].to_record() for entry in sorted(self._pending, key=lambda e: e[:4])],
         }
 
     @classmethod
@@ -196,7 +204,8 @@ class Processor:
             proc.watermark_ms = meta["wm"]
             for record in meta["pending"]:
                 event = event_from_record(record)
-                proc._pending.append((event.sort_key(), event))
+                proc._seq += 1
+                proc._pending.append((event.occurred_at_ms, event.event_type, event.event_id, proc._seq, event))
                 if event.agent_id not in proc.agents:
                     proc.agents[event.agent_id] = AgentState(event.agent_id)
             heapq.heapify(proc._pending)
