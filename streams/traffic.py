@@ -89,3 +89,22 @@ def _agent_shift(rng: random.Random, shape: TrafficShape, a: int) -> Iterator[Ca
         # else: the next contact's connect ends this ACW (NEXT_CONTACT) unless channels differ
     t += rng.randrange(1_000, 60_000)
     yield make(t, EventType.AGENT_LOGGED_OUT)
+
+
+def end_of_input_events(after_ms: int, partitions: int) -> list[CallEvent]:
+    """One login per input partition at `after_ms`: moves every partition's stream time past pending work.
+
+    Agent ids are chosen so that Kafka's default partitioner (murmur2) puts one on each partition.
+    """
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+    events: dict[int, CallEvent] = {}
+    i = 0
+    while len(events) < partitions:
+        agent = f"zz-end-{i}"
+        p = partitioner(agent.encode(), all_partitions, all_partitions)
+        events.setdefault(p, CallEvent(f"end-{i}", EventType.AGENT_LOGGED_IN, after_ms, agent))
+        i += 1
+    return [events[p] for p in sorted(events)]

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
-from streams.domain.events import CallEvent, EventType
-from streams.traffic import TrafficShape, generate
+from streams.domain.events import CallEvent
+from streams.traffic import TrafficShape, end_of_input_events, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
@@ -105,19 +104,6 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerP
         w.stop()
 
 
-def end_of_input_events(after_ms: int) -> list[CallEvent]:
-    """One far-later login per partition: moves every partition's stream time past all deadlines."""
-    partitioner = DefaultPartitioner()
-    events: dict[int, CallEvent] = {}
-    i = 0
-    while len(events) < PARTITIONS:
-        agent = f"zz-end-{i}"
-        p = partitioner(agent.encode(), list(range(PARTITIONS)), list(range(PARTITIONS)))
-        events.setdefault(p, CallEvent(f"end-{i}", EventType.AGENT_LOGGED_IN, after_ms, agent))
-        i += 1
-    return list(events.values())
-
-
 GARBAGE_LINES = [
     b'{"event_id": "g1", "event_type": "CONTACT_CONNECTED"',  # truncated JSON
     b'{"event_id": "g2", "event_type": "AGENT_AVAILABLE", "occurred_at": "yesterday", "agent_id": "x"}',
@@ -145,7 +131,7 @@ GARBAGE_REASONS = sorted(
 def write_traffic(path: Path, shape: TrafficShape, seed: int = 7, garbage: bool = True) -> list[CallEvent]:
     """Generated traffic, end-of-input events and (optionally) garbage lines spread through a JSONL file."""
     events = generate(shape, seed)
-    events += end_of_input_events(events[-1].occurred_at_ms + 2 * 3_600_000)
+    events += end_of_input_events(events[-1].occurred_at_ms + 2 * 3_600_000, PARTITIONS)
     step = max(1, len(events) // (len(GARBAGE_LINES) + 1))
     with open(path, "wb") as f:
         for i, event in enumerate(events):

@@ -1,0 +1,198 @@
+"""Throughput of `acw replay` and of the worker through the local broker, with same-run baselines.
+
+    .venv/bin/python -m bench.bench [--agents 2000] [--runs 3] [--out bench/results/latest.json]
+
+Prints a table and writes JSON. Each figure is the median of --runs runs. Baselines measured in the same run:
+for replay, parsing the same JSON Lines with orjson and nothing else; for the worker, a bare aiokafka consumer
+reading the same topic without decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.domain.processor import RulesConfig
+from streams.kafka_io import create_topics, produce_file
+from streams.replay import replay
+from streams.settings import Settings
+from streams.traffic import TrafficShape, end_of_input_events, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_events(path: Path, agents: int) -> int:
+    events = generate(TrafficShape(agents=agents, contacts_per_agent=20), seed=11)
+    events += end_of_input_events(events[-1].occurred_at_ms + 2 * 3_600_000, Settings().partitions)
+    with open(path, "wb") as f:
+        for e in events:
+            f.write(orjson.dumps(e.to_record()) + b"\n")
+    return len(events)
+
+
+def bench_replay(path: Path, n: int, runs: int, tmp: Path) -> dict[str, Any]:
+    rates, parse_rates = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        with open(path, "rb") as f:
+            for line in f:
+                orjson.loads(line)
+        parse_rates.append(n / (time.perf_counter() - t))
+        t = time.perf_counter()
+        summary = replay([path], tmp / "replay", RulesConfig())
+        rates.append(n / (time.perf_counter() - t))
+    return {
+        "events": n,
+        "intervals": sum(summary.intervals.values()),
+        "replay_events_per_s": statistics.median(rates),
+        "baseline_orjson_parse_events_per_s": statistics.median(parse_rates),
+        "runs": [round(r) for r in rates],
+    }
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeout_s: float) -> float:
+    port = _free_port()
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **env,
+        "ACW_APP_ID": f"bench-{run}",
+        "ACW_INTERVALS_TOPIC": f"bench-intervals-{run}",
+        "ACW_METRICS_PORT": str(port),
+        "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-bench-"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        t0 = None
+        while time.monotonic() < deadline:
+            if t0 is None and _metric(port, "acw_events_consumed_total") > 0:
+                t0 = time.monotonic()
+            if t0 is not None and _metric(port, "acw_intervals_total") >= expected_intervals:
+                return n / (time.monotonic() - t0)
+            time.sleep(0.05)
+        raise RuntimeError("worker did not finish in time")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def bare_consumer_rate(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        t = time.perf_counter()
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            seen += sum(len(v) for v in batch.values())
+        return n / (time.perf_counter() - t)
+    finally:
+        await consumer.stop()
+
+
+def bench_worker(path: Path, n: int, expected: int, runs: int, tmp: Path) -> dict[str, Any]:
+    broker_dir = tmp / "kafka"
+    out = subprocess.run(
+        [str(ROOT / "deploy/kafka/broker.sh"), "start", "--port", "0", "--dir", str(broker_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    bootstrap = out.stdout.strip().splitlines()[-1]
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
+        env.update({"ACW_BOOTSTRAP_SERVERS": bootstrap, "ACW_IDLE_ADVANCE_AFTER_SECONDS": "0", "PYTHONPATH": str(ROOT)})
+        settings = Settings.from_env(env)
+        asyncio.run(create_topics(settings))
+        asyncio.run(produce_file(path, settings.input_topic, bootstrap, "avro"))
+        rates, bare = [], []
+        for _ in range(runs):
+            bare.append(asyncio.run(bare_consumer_rate(bootstrap, settings.input_topic, n)))
+            rates.append(run_worker_once(env, n, expected, timeout_s=600))
+        return {
+            "worker_events_per_s": statistics.median(rates),
+            "baseline_bare_consumer_events_per_s": statistics.median(bare),
+            "runs": [round(r) for r in rates],
+        }
+    finally:
+        subprocess.run([str(ROOT / "deploy/kafka/broker.sh"), "stop", "--dir", str(broker_dir)], check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=2000, help="agents in the generated day (default 2000)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--skip-worker", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        path = tmp / "events.jsonl"
+        n = write_events(path, args.agents)
+        result: dict[str, Any] = {
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "command": " ".join(["python -m bench.bench", *sys.argv[1:]]),
+            "replay": bench_replay(path, n, args.runs, tmp),
+        }
+        print(
+            f"replay: {result['replay']['replay_events_per_s']:,.0f} events/s (median of {args.runs}); "
+            f"orjson parse alone: {result['replay']['baseline_orjson_parse_events_per_s']:,.0f}/s; {n:,} events"
+        )
+        if not args.skip_worker:
+            result["worker"] = bench_worker(path, n, result["replay"]["intervals"], args.runs, tmp)
+            w = result["worker"]
+            print(
+                f"worker: {w['worker_events_per_s']:,.0f} events/s end to end (median of {args.runs}); "
+                f"bare aiokafka consumer: {w['baseline_bare_consumer_events_per_s']:,.0f}/s"
+            )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
