@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from streams.domain.events import InvalidEvent
+from streams.domain.events import EventType, InvalidEvent
 from streams.domain.intervals import AcwInterval
 from streams.domain.processor import Disposition, Processor, RulesConfig
 from streams.metrics import Metrics
@@ -57,6 +57,7 @@ class AcwWorker:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._checkpointing: asyncio.Future[None] | None = None
+        self._consumed = {t: metrics.events_consumed.labels(t.name) for t in EventType}
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
@@ -77,13 +78,18 @@ class AcwWorker:
         )
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.input = self.app.topic(settings.input_topic, settings.rekey_topic, **raw)  # type: ignore[arg-type]
-        self.rekey = self.app.topic(settings.rekey_topic, partitions=settings.partitions, **raw)  # type: ignore[arg-type]
-        self.intervals_out = self.app.topic(settings.intervals_topic, **raw)  # type: ignore[arg-type]
-        self.dead_out = self.app.topic(settings.dead_letter_topic, **raw)  # type: ignore[arg-type]
         self.table = self.app.Table(STATE_TABLE, default=None, partitions=settings.partitions)
         self.app.agent(self.input, name="acw-intervals")(self._consume)
         self.app.timer(1.0)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.task(self._quiet_library_logs)
+
+    async def _quiet_library_logs(self) -> None:
+        """Faust, mode and aiokafka log per message at DEBUG/INFO; keep them at WARNING unless asked for more."""
+        level = logging.getLevelName(self.settings.log_level.upper())
+        for name in ("faust", "mode", "aiokafka", "kafka"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING) if level > logging.DEBUG else level)
+        logging.getLogger().setLevel(level)
 
     # --- the agent ---------------------------------------------------------------------------
 
@@ -114,10 +120,10 @@ class AcwWorker:
             self.metrics.events_consumed.labels("invalid").inc()
             await self._dead_letter(message, exc.reason, exc.detail)
             return
-        self.metrics.events_consumed.labels(call.event_type.name).inc()
+        self._consumed[call.event_type].inc()
         if message.key != call.agent_id.encode():
             self.metrics.rekeyed.inc()
-            await self.rekey.send(key=call.agent_id.encode(), value=event.value)
+            await self._send(self.settings.rekey_topic, call.agent_id.encode(), event.value)
             return
         step = rt.processor.offer(call)
         if step.disposition is Disposition.DUPLICATE:
@@ -136,7 +142,7 @@ class AcwWorker:
         encode = codec("acw_interval").encode
         now = time.time()
         for interval in intervals:
-            await self.intervals_out.send(key=interval.agent_id.encode(), value=encode(interval.to_record()))
+            await self._send(self.settings.intervals_topic, interval.agent_id.encode(), encode(interval.to_record()))
             self.metrics.intervals.labels(interval.end_reason.value).inc()
             self.metrics.interval_duration.labels(interval.channel.value).observe(interval.acw_seconds)
             self.metrics.processing_lag.observe(max(0.0, now - interval.ended_at_ms / 1000))
@@ -155,7 +161,11 @@ class AcwWorker:
             "value": message.value,
         }
         key = f"{message.topic}:{message.partition}:{message.offset}".encode()
-        await self.dead_out.send(key=key, value=codec("dead_letter").encode(record))
+        await self._send(self.settings.dead_letter_topic, key, codec("dead_letter").encode(record))
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Hand a record to the producer; delivery is awaited by the next checkpoint's flush."""
+        await self.app.producer.send(topic, key, value, None, None, None)
 
     # --- durable state -------------------------------------------------------------------------
 
@@ -242,5 +252,10 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     """Start the Faust worker in this process until it is stopped."""
     from faust import Worker
 
+    from streams.kafka_io import create_topics
+
+    created = asyncio.run(create_topics(settings))
+    if created:
+        log.warning("created missing topics: %s", ", ".join(created))
     worker = AcwWorker(settings, metrics)
     Worker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
