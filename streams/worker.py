@@ -68,6 +68,8 @@ class AcwWorker:
             web_enabled=False,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_linger_ms=10,
+            producer_max_batch_size=262144,
             broker_commit_interval=1.0,
             table_cleanup_interval=3600.0,
             stream_wait_empty=False,

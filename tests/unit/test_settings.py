@@ -1,0 +1,31 @@
+"""Settings from ACW_* variables: defaults, conversion, and errors that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.settings import ConfigError, Settings
+
+
+def test_defaults_and_conversion() -> None:
+    s = Settings.from_env({"ACW_PARTITIONS": "3", "ACW_MAX_ACW_SECONDS": "600", "HOME": "/x"})
+    assert (s.partitions, s.max_acw_seconds, s.input_topic) == (3, 600.0, "call-events")
+    assert s.rules().max_acw_ms == 600_000 and s.rules().allowed_lateness_ms == 5_000
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ACW_PARTITIONS": "many"}, "ACW_PARTITIONS"),
+        ({"ACW_PARTITIONS": "0"}, "ACW_PARTITIONS"),
+        ({"ACW_INPUT_FORMAT": "xml"}, "ACW_INPUT_FORMAT"),
+        ({"ACW_MAX_ACW_SECONDS": "-1"}, "ACW_MAX_ACW_SECONDS"),
+        ({"ACW_STORE": "redis://"}, "ACW_STORE"),
+        ({"ACW_METRICS_PORT": "70000"}, "ACW_METRICS_PORT"),
+        ({"ACW_TYPO_SETTING": "1"}, "ACW_TYPO_SETTING"),
+        ({"ACW_DEDUP_WINDOW_SECONDS": "1"}, "ACW_DEDUP_WINDOW_SECONDS"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
