@@ -115,6 +115,19 @@ def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeou
         proc.wait(timeout=30)
 
 
+def faust_ceiling_rate(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
+    result = tmp / f"ceiling-{uuid.uuid4().hex[:6]}.txt"
+    subprocess.run(
+        [sys.executable, "-m", "bench.faust_ceiling", bootstrap, topic, str(n), str(result)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=600,
+        check=False,
+    )
+    return float(result.read_text())
+
+
 async def bare_consumer_rate(bootstrap: str, topic: str, n: int) -> float:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
@@ -148,13 +161,15 @@ def bench_worker(path: Path, n: int, expected: int, runs: int, tmp: Path) -> dic
         settings = Settings.from_env(env)
         asyncio.run(create_topics(settings))
         asyncio.run(produce_file(path, settings.input_topic, bootstrap, "avro"))
-        rates, bare = [], []
+        rates, bare, ceiling = [], [], []
         for _ in range(runs):
             bare.append(asyncio.run(bare_consumer_rate(bootstrap, settings.input_topic, n)))
+            ceiling.append(faust_ceiling_rate(bootstrap, settings.input_topic, n, tmp))
             rates.append(run_worker_once(env, n, expected, timeout_s=600))
         return {
             "worker_events_per_s": statistics.median(rates),
             "baseline_bare_consumer_events_per_s": statistics.median(bare),
+            "baseline_faust_empty_agent_events_per_s": statistics.median(ceiling),
             "runs": [round(r) for r in rates],
         }
     finally:

@@ -30,8 +30,8 @@ class Settings:
     allowed_lateness_seconds: float = 5.0
     dedup_window_seconds: float = 3600.0
     idle_advance_after_seconds: float = 10.0
-    checkpoint_interval_seconds: float = 1.0
-    checkpoint_events: int = 5000
+    checkpoint_interval_seconds: float = 5.0
+    checkpoint_events: int = 50000
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"

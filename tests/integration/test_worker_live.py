@@ -93,4 +93,5 @@ def test_rekeying_idle_timeout_and_metrics(
     key, st = got["stuck-1"]
     assert key == b"stuck-1" and st["end_reason"] == "TIMED_OUT" and st["acw_seconds"] == 3.0
     assert _metric(port, "acw_events_rekeyed_total") == 3.0
-    assert (_metric(port, "acw_checkpoints_total") or 0) >= 1
+    # with no further events, the timer still checkpoints (and so acknowledges) what arrived
+    wait_for(lambda: (_metric(port, "acw_checkpoints_total") or 0) >= 1, 30, "a checkpoint without new events")
