@@ -4,7 +4,7 @@
 
 Prints a table and writes JSON. Each figure is the median of --runs runs. Baselines measured in the same run:
 for replay, parsing the same JSON Lines with orjson and nothing else; for the worker, a bare aiokafka consumer
-reading the same topic without decoding.
+reading the same topic without decoding, and an empty noack Faust agent (bench/faust_ceiling.py).
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ def main() -> int:
             w = result["worker"]
             print(
                 f"worker: {w['worker_events_per_s']:,.0f} events/s end to end (median of {args.runs}); "
-                f"bare aiokafka consumer: {w['baseline_bare_consumer_events_per_s']:,.0f}/s"
+                f"bare aiokafka consumer: {w['baseline_bare_consumer_events_per_s']:,.0f}/s; "
+                f"empty Faust agent: {w['baseline_faust_empty_agent_events_per_s']:,.0f}/s"
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")

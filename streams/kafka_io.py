@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.domain.events import InvalidEvent, event_from_record
-from streams.replay import _lines
+from streams.replay import _records
 from streams.serialization import InputFormat, encode_call_event, event_from_json
 from streams.settings import Settings
 
@@ -78,7 +78,7 @@ async def produce_file(
     summary = ProduceSummary()
     pending: list[asyncio.Future[object]] = []
     try:
-        for _, item in _lines(path):
+        for _, item in _records(path):
             try:
                 event = event_from_json(item) if isinstance(item, bytes) else event_from_record(item)
             except InvalidEvent:

@@ -45,7 +45,8 @@ class ReplaySummary:
         }
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+def _records(path: Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+    """(line or record number, raw JSON line or decoded Avro record) of one input file."""
     with open(path, "rb") as f:
         head = f.read(4)
     if head == AVRO_CONTAINER_MAGIC:
@@ -53,7 +54,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
         return
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
-            if line.strip():
+            if not line.isspace():
                 yield number, line
 
 
@@ -67,37 +68,39 @@ def replay(
     out_dir.mkdir(parents=True, exist_ok=True)
     processor = Processor(rules)
     summary = ReplaySummary()
+    offer = processor.offer
+    late = Disposition.LATE
+    events = 0
     with (
         open(out_dir / "intervals.jsonl", "wb") as intervals_out,
         open(out_dir / "dead-letter.jsonl", "wb") as dead_out,
     ):
         write = _interval_writer(intervals_out, summary)
         for path in inputs:
-            for number, item in _lines(path):
-                summary.events += 1
-                if progress is not None and summary.events % 100_000 == 0:
-                    progress(summary.events)
+            for number, item in _records(path):
+                events += 1
+                if progress is not None and not events % 100_000:
+                    progress(events)
                 try:
-                    event = event_from_json(item) if isinstance(item, bytes) else event_from_record(item)
+                    event = event_from_json(item) if type(item) is bytes else event_from_record(item)
                 except InvalidEvent as exc:
                     summary.rejected[exc.reason] += 1
                     _dead_letter(dead_out, path, number, exc.reason, exc.detail)
                     continue
-                step = processor.offer(event)
-                if step.disposition is Disposition.LATE:
-                    _dead_letter(
-                        dead_out,
-                        path,
-                        number,
-                        "late",
-                        f"event at {event.occurred_at_ms} is behind "
-                        f"stream time {processor.watermark_ms} by more than the allowed lateness",
+                step = offer(event)
+                if step.intervals:
+                    for interval in step.intervals:
+                        write(interval)
+                elif step.disposition is late:
+                    detail = (
+                        f"event at {event.occurred_at_ms} is behind stream time {processor.watermark_ms} "
+                        "by more than the allowed lateness"
                     )
-                for interval in step.intervals:
-                    write(interval)
+                    _dead_letter(dead_out, path, number, "late", detail)
         for interval in processor.finish():
             write(interval)
-    summary.applied = processor.counts["applied"]
+    summary.events = events
+    summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
     summary.late = processor.counts["late"]
     summary.still_open = len(processor.open_intervals())

@@ -157,7 +157,7 @@ _OPTIONAL_LIMITS = tuple(
 
 def event_from_record(record: Any) -> CallEvent:
     """Validate a decoded record (JSON object or Avro datum) and build the CallEvent."""
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         raise InvalidEvent("not_an_object", f"expected an object, got {type(record).__name__}")
     get = record.get
     event_id = get("event_id")
@@ -181,12 +181,11 @@ def event_from_record(record: Any) -> CallEvent:
         raise InvalidEvent("missing_field", "occurred_at is required")
     else:
         occurred_at_ms = parse_timestamp_ms(occurred_at)
-    optional = {}
-    for name, limit in _OPTIONAL_LIMITS:
-        value = get(name)
+    optional = [get(name) for name, _ in _OPTIONAL_LIMITS]  # contact_id first, in CallEvent field order
+    for i, (name, limit) in enumerate(_OPTIONAL_LIMITS):
+        value = optional[i]
         if value is not None and not (type(value) is str and len(value) <= limit):
-            value = _string(record, name, required=False, limit=limit)
-        optional[name] = value
+            optional[i] = _string(record, name, required=False, limit=limit)
     raw_channel = get("channel")
     channel: Channel | None = None
     if raw_channel is not None:
@@ -195,11 +194,11 @@ def event_from_record(record: Any) -> CallEvent:
         channel = CHANNELS_BY_NAME.get(raw_channel)
         if channel is None:
             raise InvalidEvent("unknown_enum", f"unknown channel {raw_channel[:64]!r}")
-    attributes = get("attributes") or {}
+    attributes = get("attributes") or _NO_ATTRIBUTES
     if attributes and not (
         isinstance(attributes, Mapping) and all(type(k) is str and type(v) is str for k, v in attributes.items())
     ):
         raise InvalidEvent("wrong_type", "attributes must be a map of strings to strings")
-    if event_type in CONTACT_EVENTS and not optional["contact_id"]:
+    if event_type in CONTACT_EVENTS and not optional[0]:
         raise InvalidEvent("missing_field", f"contact_id is required for {event_type.name}")
-    return CallEvent(event_id, event_type, occurred_at_ms, agent_id, channel=channel, attributes=attributes, **optional)
+    return CallEvent(event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,6 +11,7 @@ from typing import Any
 from streams.domain.events import CONTACT_EVENTS, CallEvent, Channel, EventType
 
 _INTERVAL_NAMESPACE = uuid.UUID("6f6b7a1e-4c0b-5d7e-9a43-0e6b1c2d3a51")
+_NAMESPACE_BYTES = _INTERVAL_NAMESPACE.bytes
 
 
 class EndReason(StrEnum):
@@ -24,8 +26,13 @@ class EndReason(StrEnum):
 
 
 def interval_id_for(agent_id: str, contact_id: str, disconnected_at_ms: int) -> str:
-    """Deterministic interval id, so a re-emission after a crash is an identical record."""
-    return str(uuid.uuid5(_INTERVAL_NAMESPACE, f"{agent_id}\x1f{contact_id}\x1f{disconnected_at_ms}"))
+    """Deterministic interval id (UUIDv5), so a re-emission after a crash is an identical record."""
+    name = f"{agent_id}\x1f{contact_id}\x1f{disconnected_at_ms}".encode()
+    b = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

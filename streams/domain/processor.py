@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -39,12 +40,17 @@ class Disposition(StrEnum):
     LATE = "late"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """The result of offering one event: its disposition and the intervals that became final."""
 
     disposition: Disposition
-    intervals: list[AcwInterval] = field(default_factory=list)
+    intervals: Sequence[AcwInterval] = ()
+
+
+_DUPLICATE = Step(Disposition.DUPLICATE)
+_LATE = Step(Disposition.LATE)
+_ACCEPTED = Step(Disposition.ACCEPTED)
 
 
 class Processor:
@@ -63,6 +69,8 @@ class Processor:
         # (occurred_at, type, event_id, arrival seq, event): the apply order, never comparing events.
         self._pending: list[tuple[int, int, str, int, CallEvent]] = []
         self._seq = 0
+        self._accepted = 0
+        self._applied = 0
         # (deadline, agent_id, contact_id, disconnected_at): lazily invalidated timeout index.
         self._deadlines: list[tuple[int, str, str, int]] = []
         self._dirty: set[str] = set()
@@ -79,18 +87,23 @@ class Processor:
         cutoff = (wm if wm is not None and wm > t else t) - self.config.dedup_window_ms
         if not agent.remember(event.event_id, t, cutoff):
             self.counts["duplicates"] += 1
-            return Step(Disposition.DUPLICATE)
+            return _DUPLICATE
         self._dirty.add(event.agent_id)
         if wm is not None and t < wm - self.config.allowed_lateness_ms:
             self.counts["late"] += 1
-            return Step(Disposition.LATE)
-        self.counts["accepted"] += 1
+            return _LATE
+        self._accepted += 1
         self._seq += 1
-        heapq.heappush(self._pending, (t, event.event_type, event.event_id, self._seq, event))
+        pending = self._pending
+        heapq.heappush(pending, (t, event.event_type, event.event_id, self._seq, event))
         if wm is None or t > wm:
             self.watermark_ms = t
-            return Step(Disposition.ACCEPTED, self._release(t - self.config.allowed_lateness_ms))
-        return Step(Disposition.ACCEPTED)
+            horizon = t - self.config.allowed_lateness_ms
+            if pending[0][0] < horizon or (self._deadlines and self._deadlines[0][0] < horizon):
+                released = self._release(horizon)
+                if released:
+                    return Step(Disposition.ACCEPTED, released)
+        return _ACCEPTED
 
     def advance(self, to_ms: int) -> list[AcwInterval]:
         """Move stream time forward without an event (idle partitions, driven by wall-clock)."""
@@ -135,7 +148,7 @@ class Processor:
                             event.occurred_at_ms,
                         ),
                     )
-        self.counts["applied"] += applied
+        self._applied += applied
         if self._deadlines and self._deadlines[0][0] < horizon_ms:
             out.extend(self._expire(horizon_ms))
         for interval in out:
@@ -156,6 +169,16 @@ class Processor:
         return out
 
     # --- inspection and snapshots ----------------------------------------------------------
+
+    @property
+    def accepted(self) -> int:
+        """Events taken for application (neither duplicate nor late)."""
+        return self._accepted
+
+    @property
+    def applied(self) -> int:
+        """Events applied to agent state so far."""
+        return self._applied
 
     def open_intervals(self) -> list[tuple[str, str, int]]:
         """(agent_id, contact_id, disconnected_at_ms) of every interval still open."""

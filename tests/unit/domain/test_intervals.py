@@ -132,7 +132,7 @@ def test_timeout_driven_by_other_agents_stream_time() -> None:
     cfg = RulesConfig(max_acw_ms=60_000, allowed_lateness_ms=5_000)
     proc = Processor(cfg)
     proc.offer(ev(0, "CONTACT_DISCONNECTED", "c1", agent="stuck"))
-    assert proc.offer(ev(64, "AGENT_AVAILABLE", agent="other")).intervals == []
+    assert list(proc.offer(ev(64, "AGENT_AVAILABLE", agent="other")).intervals) == []
     [iv] = proc.offer(ev(65.001, "AGENT_AVAILABLE", agent="other")).intervals
     assert (iv.agent_id, iv.end_reason, iv.acw_seconds) == ("stuck", EndReason.TIMED_OUT, 60.0)
 
@@ -229,3 +229,11 @@ def test_interval_id_is_deterministic_and_distinct() -> None:
     b = run([ev(0, "CONTACT_DISCONNECTED", "c1"), ev(7, "AGENT_LOGGED_OUT")])
     assert a[0].interval_id == b[0].interval_id == interval_id_for("a1", "c1", T0)
     assert interval_id_for("a1", "c1", T0 + 1) != a[0].interval_id
+
+
+def test_interval_id_is_a_standard_uuid5() -> None:
+    import uuid
+
+    from streams.domain.intervals import _INTERVAL_NAMESPACE
+
+    assert interval_id_for("a1", "c1", T0) == str(uuid.uuid5(_INTERVAL_NAMESPACE, f"a1\x1fc1\x1f{T0}"))
