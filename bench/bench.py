@@ -71,6 +71,53 @@ def bench_replay(path: Path, n: int, runs: int, tmp: Path) -> dict[str, Any]:
     }
 
 
+def bench_codecs(path: Path, runs: int) -> dict[str, Any]:
+    """avro vs fastavro encode/decode on our own CallEvent records (microseconds per record, medians)."""
+    import io
+    import json
+
+    import avro.io
+    import avro.schema
+
+    from streams.serialization import _without_logical_types, codec, event_from_json, load_schema
+
+    records = []
+    with open(path, "rb") as f:
+        for i, line in enumerate(f):
+            if i >= 20_000:
+                break
+            records.append(event_from_json(line).to_record())
+    fast = codec("call_event")
+    schema = avro.schema.parse(json.dumps(_without_logical_types(load_schema("call_event"))))
+    writer, reader = avro.io.DatumWriter(schema), avro.io.DatumReader(schema)
+
+    def avro_encode(r: dict[str, Any]) -> bytes:
+        buf = io.BytesIO()
+        writer.write(r, avro.io.BinaryEncoder(buf))
+        return buf.getvalue()
+
+    encoded = [fast.encode(r) for r in records]
+    assert encoded == [avro_encode(r) for r in records[:2000]] + encoded[2000:], "encodings differ"
+    timings: dict[str, list[float]] = {
+        "fastavro_encode": [],
+        "fastavro_decode": [],
+        "avro_encode": [],
+        "avro_decode": [],
+    }
+    for _ in range(runs):
+        for name, fn, data in (
+            ("fastavro_encode", fast.encode, records),
+            ("fastavro_decode", fast.decode, encoded),
+            ("avro_encode", avro_encode, records),
+            ("avro_decode", lambda b: reader.read(avro.io.BinaryDecoder(io.BytesIO(b))), encoded),
+        ):
+            t = time.perf_counter()
+            for item in data:
+                fn(item)
+            timings[name].append((time.perf_counter() - t) / len(data) * 1e6)
+    return {f"{k}_us": round(statistics.median(v), 2) for k, v in timings.items()}
+
+
 def _metric(port: int, name: str) -> float:
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
@@ -192,6 +239,8 @@ def main() -> int:
             "command": " ".join(["python -m bench.bench", *sys.argv[1:]]),
             "replay": bench_replay(path, n, args.runs, tmp),
         }
+        result["codecs"] = bench_codecs(path, args.runs)
+        print("codecs (us/record): " + ", ".join(f"{k[:-3]} {v}" for k, v in result["codecs"].items()))
         print(
             f"replay: {result['replay']['replay_events_per_s']:,.0f} events/s (median of {args.runs}); "
             f"orjson parse alone: {result['replay']['baseline_orjson_parse_events_per_s']:,.0f}/s; {n:,} events"
