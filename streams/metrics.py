@@ -41,6 +41,11 @@ class Metrics:
             "Records skipped because the restored checkpoint already holds them.",
             registry=registry,
         )
+        self.rewinds = Counter(
+            "acw_partition_catch_ups_total",
+            "Times a partition resumed past its restored state and skipped records were caught up.",
+            registry=registry,
+        )
         self.intervals = Counter(
             "acw_intervals_total", "ACW intervals emitted, by end reason.", ["end_reason"], registry=registry
         )

@@ -32,8 +32,32 @@ class PartitionRuntime:
     processor: Processor
     offsets: dict[str, int] = field(default_factory=dict)
     unacked: list[EventT] = field(default_factory=list)
+    # Source topics whose delivery is known to continue the restored state.
+    synced: set[str] = field(default_factory=set)
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _CaughtUpMessage:
+    """The parts of a Kafka message `_handle` reads, for records read outside Faust."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class _CaughtUp:
+    """An event-like wrapper of a caught-up record; it is never acknowledged through Faust."""
+
+    message: _CaughtUpMessage
+
+    @property
+    def value(self) -> bytes | None:
+        return self.message.value
 
 
 def agent_key(partition: int, agent_id: str) -> str:
@@ -59,6 +83,8 @@ class AcwWorker:
         self._last_checkpoint = time.monotonic()
         self._checkpointing: asyncio.Future[None] | None = None
         self._consumed = {t: metrics.events_consumed.labels(t.name) for t in EventType}
+        # Input partitions this worker may checkpoint; None until the first assignment.
+        self._owned: set[int] | None = None
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
@@ -85,6 +111,7 @@ class AcwWorker:
         self.app.agent(self.input, name="acw-intervals")(self._consume)
         self.app.timer(1.0)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.task(self._quiet_library_logs)
 
     async def _quiet_library_logs(self) -> None:
@@ -100,7 +127,12 @@ class AcwWorker:
         manual = stream.noack()
         self._stream = manual
         async for event in manual.events():
-            rt = self._runtime(event.message.partition)
+            partition = event.message.partition
+            if partition not in self.runtimes and self._owned is not None and partition not in self._owned:
+                continue  # fetched before a rebalance moved the partition away: its new owner processes it
+            rt = self._runtime(partition)
+            if event.message.topic not in rt.synced and not await self._continues_state(rt, event.message):
+                continue
             await self._handle(rt, event)
             rt.unacked.append(event)
             self._since_checkpoint += 1
@@ -109,6 +141,55 @@ class AcwWorker:
                 or time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
             ):
                 self._checkpointing = asyncio.ensure_future(self._checkpoint())
+
+    async def _continues_state(self, rt: PartitionRuntime, message: Any) -> bool:
+        """Make a partition's first delivery continue its restored state, catching up on skipped records.
+
+        Faust can commit offsets this worker never acknowledged (around rebalances it counts dropped
+        buffers and offset gaps as done). The offsets stored with the state are the truth: when delivery
+        starts past them, the records in between are read with a plain consumer and applied first.
+        """
+        topic = message.topic
+        done = rt.offsets.get(topic)
+        expected = done + 1 if done is not None else await self._earliest(message.tp)
+        if message.offset > expected:
+            log.warning(
+                "partition %s:%d resumed at offset %d, past its restored state: catching up from %d",
+                topic,
+                rt.partition,
+                message.offset,
+                expected,
+            )
+            self.metrics.rewinds.inc()
+            await self._catch_up(rt, message.tp, expected, message.offset)
+        rt.synced.add(topic)
+        return True
+
+    async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
+        """Apply records [start, stop) of one partition, read outside Faust's consumer."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            ktp = TopicPartition(tp.topic, tp.partition)
+            consumer.assign([ktp])
+            consumer.seek(ktp, start)
+            position = start
+            while position < stop:
+                batch = await consumer.getmany(ktp, timeout_ms=1000, max_records=5000)
+                for record in batch.get(ktp, []):
+                    if record.offset >= stop:
+                        break
+                    await self._handle(
+                        rt, _CaughtUp(_CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value))
+                    )
+                    position = record.offset + 1
+        finally:
+            await consumer.stop()
+
+    async def _earliest(self, tp: Any) -> int:
+        return int((await self.app.consumer.earliest_offsets(tp))[tp])
 
     async def _handle(self, rt: PartitionRuntime, event: EventT) -> None:
         message = event.message
@@ -176,32 +257,48 @@ class AcwWorker:
         """Outputs first, then state, then source offsets: a crash at any point only repeats outputs.
 
         Runs beside the agent: the snapshot is taken synchronously, so later events are not in it and
-        stay unacked until the next checkpoint.
+        stay unacked until the next checkpoint. A partition revoked meanwhile is neither written nor
+        acknowledged, so its committed offset never passes the state its next owner restores.
         """
-        try:
-            snapshot = []
-            for rt in self.runtimes.values():
+        snapshot: list[tuple[PartitionRuntime, dict[str, Any], dict[str, Any], list[EventT]]] = []
+        for rt in self.runtimes.values():
+            if self._owns(rt.partition):
                 meta = {"proc": rt.processor.meta(), "offsets": dict(rt.offsets)}
-                snapshot.append((rt.partition, rt.processor.take_dirty(), meta, rt.unacked))
+                snapshot.append((rt, rt.processor.take_dirty(), meta, rt.unacked))
                 rt.unacked = []
-            self._since_checkpoint = 0
-            self._last_checkpoint = time.monotonic()
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        written: list[tuple[PartitionRuntime, list[EventT]]] = []
+        try:
             await self.app.producer.flush()
             changelog = self.table.changelog_topic
-            for partition, dirty, meta, _ in snapshot:
+            for rt, dirty, meta, unacked in snapshot:
+                if not self._current(rt):  # revoked since the snapshot: keep its work for a later owner check
+                    rt.processor.mark_dirty(dirty)
+                    rt.unacked[:0] = unacked
+                    continue
                 for agent_id, data in dirty.items():
-                    await self._store(changelog, partition, agent_key(partition, agent_id), data)
-                await self._store(changelog, partition, meta_key(partition), meta)
+                    await self._store(changelog, rt.partition, agent_key(rt.partition, agent_id), data)
+                await self._store(changelog, rt.partition, meta_key(rt.partition), meta)
+                written.append((rt, unacked))
             await self.app.producer.flush()
-            for _, _, _, unacked in snapshot:
-                for event in unacked:
-                    await self._stream.ack(event)
+            for rt, unacked in written:
+                if self._current(rt):
+                    for event in unacked:
+                        await self._stream.ack(event)
             self.metrics.checkpoints.inc()
             self.metrics.open_intervals.set(sum(len(r.processor.open_intervals()) for r in self.runtimes.values()))
         except Exception:
             log.exception("checkpoint failed; its events stay unacked and will be redelivered")
+            for rt, dirty, _, unacked in snapshot:  # try again with everything at the next checkpoint
+                rt.processor.mark_dirty(dirty)
+                rt.unacked[:0] = unacked
         finally:
             self._checkpointing = None
+
+    def _current(self, rt: PartitionRuntime) -> bool:
+        """Whether this processor still owns its partition (not revoked, not replaced)."""
+        return self._owns(rt.partition) and self.runtimes.get(rt.partition) is rt
 
     async def _store(self, changelog: Any, partition: int, key: str, value: dict[str, Any]) -> None:
         """Write one state entry to the changelog only.
@@ -230,10 +327,26 @@ class AcwWorker:
         log.info("restored partition=%d agents=%d offsets=%s", partition, len(agents), offsets)
         return PartitionRuntime(partition, processor, offsets)
 
+    def _owns(self, partition: int) -> bool:
+        return self._owned is None or partition in self._owned
+
+    def _input_partitions(self, tps: set[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic in (self.settings.input_topic, self.settings.rekey_topic)}
+
     async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        for tp in revoked:
-            if tp.topic in (self.settings.input_topic, self.settings.rekey_topic):
-                self.runtimes.pop(tp.partition, None)
+        """Stop checkpointing revoked partitions; keep their processors in case they are assigned back."""
+        if self._owned is not None:
+            self._owned -= self._input_partitions(revoked)
+
+    async def _on_assigned(self, sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        """Keep the processors of retained partitions (their memory is newer than any store); drop the rest."""
+        self._owned = self._input_partitions(assigned)
+        for partition, rt in list(self.runtimes.items()):
+            if partition not in self._owned:
+                del self.runtimes[partition]
+            else:
+                rt.synced.clear()  # Faust re-seeks retained partitions too: check where delivery resumes
+        log.info("assigned input partitions %s", sorted(self._owned))
 
     # --- wall-clock only moves idle partitions forward -----------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -198,6 +198,10 @@ class Processor:
         dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}
         self._dirty.clear()
         return dirty
+
+    def mark_dirty(self, agent_ids: Iterable[str]) -> None:
+        """Count agents as changed again (their last snapshot was not persisted)."""
+        self._dirty.update(a for a in agent_ids if a in self.agents)
 
     def meta(self) -> dict[str, Any]:
         """Stream-level state (watermark and pending events) as plain data."""

@@ -98,3 +98,44 @@ def test_worker_killed_mid_stream_and_restarted_misses_nothing(
     )
     got = _unique(_intervals(settings))
     assert got == expected
+
+
+def test_second_worker_joining_mid_stream_changes_nothing(
+    worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    settings, _, expected = _prepare(worker_env, tmp_path)
+    workers.append(WorkerProcess({**worker_env, "ACW_DATA_DIR": str(tmp_path / "a")}, tmp_path / "a.log").start())
+    wait_for(
+        lambda: len(_intervals(settings)) >= len(expected) // 10, 240, "the first worker to be mid-stream", poll_s=0.2
+    )
+    workers.append(WorkerProcess({**worker_env, "ACW_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log").start())
+    wait_for(lambda: len(_unique(_intervals(settings))) >= len(expected), 240, "all intervals", poll_s=2)
+    assert _unique(_intervals(settings)) == expected
+
+
+def test_committed_offset_ahead_of_state_is_caught_up(
+    worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Faust can commit offsets the worker never acknowledged; the offsets stored with the state win."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    settings, _, expected = _prepare(worker_env, tmp_path)
+
+    async def commit_ahead() -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, group_id=settings.app_id, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tp = TopicPartition(settings.input_topic, 1)
+            consumer.assign([tp])
+            await consumer.commit({tp: OffsetAndMetadata(3000, "")})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(commit_ahead())
+    workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
+    wait_for(lambda: len(_unique(_intervals(settings))) >= len(expected), 240, "all intervals", poll_s=2)
+    assert _unique(_intervals(settings)) == expected
+    assert "catching up from 0" in (tmp_path / "worker.log").read_text(errors="replace")
