@@ -60,6 +60,16 @@ class _CaughtUp:
         return self.message.value
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """One partition's state as of a checkpoint, and the events it covers."""
+
+    runtime: PartitionRuntime
+    dirty: dict[str, dict[str, Any]]
+    meta: dict[str, Any]
+    unacked: list[EventT]
+
+
 def agent_key(partition: int, agent_id: str) -> str:
     """Table key of one agent's state."""
     return f"a|{partition}|{agent_id}"
@@ -82,6 +92,9 @@ class AcwWorker:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._checkpointing: asyncio.Future[None] | None = None
+        # Coroutines between taking an event (or an idle advance) and having sent all its outputs; a
+        # snapshot is only consistent with the outputs already handed to the producer when this is 0.
+        self._busy = 0
         self._consumed = {t: metrics.events_consumed.labels(t.name) for t in EventType}
         # Input partitions this worker may checkpoint; None until the first assignment.
         self._owned: set[int] | None = None
@@ -131,18 +144,19 @@ class AcwWorker:
             if partition not in self.runtimes and self._owned is not None and partition not in self._owned:
                 continue  # fetched before a rebalance moved the partition away: its new owner processes it
             rt = self._runtime(partition)
-            if event.message.topic not in rt.synced and not await self._continues_state(rt, event.message):
-                continue
-            await self._handle(rt, event)
+            self._busy += 1
+            try:
+                if event.message.topic not in rt.synced:
+                    await self._continue_state(rt, event.message)
+                await self._handle(rt, event)
+            finally:
+                self._busy -= 1
             rt.unacked.append(event)
             self._since_checkpoint += 1
-            if self._checkpointing is None and (
-                self._since_checkpoint >= self.settings.checkpoint_events
-                or time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
-            ):
-                self._checkpointing = asyncio.ensure_future(self._checkpoint())
+            if self._since_checkpoint >= self.settings.checkpoint_events or self._checkpoint_due():
+                self._start_checkpoint()
 
-    async def _continues_state(self, rt: PartitionRuntime, message: Any) -> bool:
+    async def _continue_state(self, rt: PartitionRuntime, message: Any) -> None:
         """Make a partition's first delivery continue its restored state, catching up on skipped records.
 
         Faust can commit offsets this worker never acknowledged (around rebalances it counts dropped
@@ -163,7 +177,6 @@ class AcwWorker:
             self.metrics.rewinds.inc()
             await self._catch_up(rt, message.tp, expected, message.offset)
         rt.synced.add(topic)
-        return True
 
     async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
         """Apply records [start, stop) of one partition, read outside Faust's consumer."""
@@ -253,46 +266,64 @@ class AcwWorker:
 
     # --- durable state -------------------------------------------------------------------------
 
-    async def _checkpoint(self) -> None:
-        """Outputs first, then state, then source offsets: a crash at any point only repeats outputs.
+    def _checkpoint_due(self) -> bool:
+        return (
+            self._since_checkpoint > 0
+            and time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
+        )
 
-        Runs beside the agent: the snapshot is taken synchronously, so later events are not in it and
-        stay unacked until the next checkpoint. A partition revoked meanwhile is neither written nor
-        acknowledged, so its committed offset never passes the state its next owner restores.
+    def _start_checkpoint(self) -> None:
+        """Snapshot now, if no event is half-handled and no checkpoint is running; persist in the background."""
+        if self._checkpointing is not None or self._busy:
+            return
+        self._checkpointing = asyncio.ensure_future(self._persist(self._snapshot()))
+
+    def _snapshot(self) -> list[_Snapshot]:
+        """Every owned partition's changes, stream state and offsets, taken synchronously between events.
+
+        Every output of the events in it has been handed to the producer, so the flush in `_persist`
+        delivers them before the state that implies them is written.
         """
-        snapshot: list[tuple[PartitionRuntime, dict[str, Any], dict[str, Any], list[EventT]]] = []
+        snapshot = []
         for rt in self.runtimes.values():
-            if self._owns(rt.partition):
+            if self._owns(rt.partition) and (rt.unacked or rt.processor.has_dirty()):
                 meta = {"proc": rt.processor.meta(), "offsets": dict(rt.offsets)}
-                snapshot.append((rt, rt.processor.take_dirty(), meta, rt.unacked))
+                snapshot.append(_Snapshot(rt, rt.processor.take_dirty(), meta, rt.unacked))
                 rt.unacked = []
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        written: list[tuple[PartitionRuntime, list[EventT]]] = []
+        return snapshot
+
+    async def _persist(self, snapshot: list[_Snapshot]) -> None:
+        """Outputs first, then state, then source offsets: a crash at any point only repeats outputs.
+
+        A partition revoked since the snapshot is neither written nor acknowledged, so its committed
+        offset never passes the state its next owner restores.
+        """
+        written: list[_Snapshot] = []
         try:
             await self.app.producer.flush()
             changelog = self.table.changelog_topic
-            for rt, dirty, meta, unacked in snapshot:
-                if not self._current(rt):  # revoked since the snapshot: keep its work for a later owner check
-                    rt.processor.mark_dirty(dirty)
-                    rt.unacked[:0] = unacked
-                    continue
-                for agent_id, data in dirty.items():
+            for snap in snapshot:
+                rt = snap.runtime
+                if not self._current(rt):
+                    continue  # revoked or replaced: its next owner restores from the last written state
+                for agent_id, data in snap.dirty.items():
                     await self._store(changelog, rt.partition, agent_key(rt.partition, agent_id), data)
-                await self._store(changelog, rt.partition, meta_key(rt.partition), meta)
-                written.append((rt, unacked))
+                await self._store(changelog, rt.partition, meta_key(rt.partition), snap.meta)
+                written.append(snap)
             await self.app.producer.flush()
-            for rt, unacked in written:
-                if self._current(rt):
-                    for event in unacked:
+            for snap in written:
+                if self._current(snap.runtime):
+                    for event in snap.unacked:
                         await self._stream.ack(event)
             self.metrics.checkpoints.inc()
             self.metrics.open_intervals.set(sum(len(r.processor.open_intervals()) for r in self.runtimes.values()))
         except Exception:
             log.exception("checkpoint failed; its events stay unacked and will be redelivered")
-            for rt, dirty, _, unacked in snapshot:  # try again with everything at the next checkpoint
-                rt.processor.mark_dirty(dirty)
-                rt.unacked[:0] = unacked
+            for snap in snapshot:  # try again with everything at the next checkpoint
+                snap.runtime.processor.mark_dirty(snap.dirty)
+                snap.runtime.unacked[:0] = snap.unacked
         finally:
             self._checkpointing = None
 
@@ -353,12 +384,8 @@ class AcwWorker:
     async def _tick(self) -> None:
         """Every second: checkpoint what is due even without new events, and advance idle partitions."""
         try:
-            if (
-                self._checkpointing is None
-                and self._since_checkpoint
-                and time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
-            ):
-                self._checkpointing = asyncio.ensure_future(self._checkpoint())
+            if self._checkpoint_due():
+                self._start_checkpoint()
             if self.settings.idle_advance_after_seconds > 0:
                 await self._advance_idle_partitions()
         except Exception:  # a timer that raises would crash the worker; log and try next tick
@@ -378,7 +405,13 @@ class AcwWorker:
                 continue
             step_ms = round((now - rt.last_advance_wall) * 1000)
             rt.last_advance_wall = now
-            await self._emit(rt, rt.processor.advance(wm + step_ms))
+            self._busy += 1
+            try:
+                intervals = rt.processor.advance(wm + step_ms)
+                self._since_checkpoint += len(intervals)
+                await self._emit(rt, intervals)
+            finally:
+                self._busy -= 1
 
 
 def run_worker(settings: Settings, metrics: Metrics) -> None:

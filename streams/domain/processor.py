@@ -74,6 +74,8 @@ class Processor:
         # (deadline, agent_id, contact_id, disconnected_at): lazily invalidated timeout index.
         self._deadlines: list[tuple[int, str, str, int]] = []
         self._dirty: set[str] = set()
+        # (agent_id, contact_id, disconnected_at) of intervals opened since the owner last cleared it.
+        self.opened: list[tuple[str, str, int]] = []
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class Processor:
             if event.event_type is EventType.CONTACT_DISCONNECTED:
                 contact = agent.contacts.get(event.contact_id or "")
                 if contact is not None and contact.disconnected_at_ms == event.occurred_at_ms:
+                    self.opened.append((event.agent_id, event.contact_id or "", event.occurred_at_ms))
                     heapq.heappush(
                         self._deadlines,
                         (
@@ -192,6 +195,10 @@ class Processor:
     def pending_count(self) -> int:
         """Events accepted but not yet applied (waiting for the lateness horizon)."""
         return len(self._pending)
+
+    def has_dirty(self) -> bool:
+        """Whether any agent changed since the last `take_dirty`."""
+        return bool(self._dirty)
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """Agents changed since the last call, as plain data, and forget that they were dirty."""

@@ -78,7 +78,6 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
     assert all(d["value"] and d["source_offset"] >= 0 for d in dead)
 
 
-@pytest.mark.known_defect
 def test_worker_killed_mid_stream_and_restarted_misses_nothing(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
@@ -101,7 +100,6 @@ def test_worker_killed_mid_stream_and_restarted_misses_nothing(
     assert got == expected
 
 
-@pytest.mark.scaleout
 def test_second_worker_joining_mid_stream_changes_nothing(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
