@@ -29,3 +29,23 @@ def test_defaults_and_conversion() -> None:
 def test_bad_values_name_the_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env)
+
+
+def test_window_and_alert_settings_name_the_bad_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from streams.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="ACW_WINDOWS"):
+        Settings.from_env({"ACW_WINDOWS": "1h/7m"})
+    with pytest.raises(ConfigError, match="ACW_BENCHMARK"):
+        Settings.from_env({"ACW_BENCHMARK": "retail"})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: slow-team\n    kind: avg_over\n    threshold: -3\n")
+    with pytest.raises(ConfigError, match=r"ACW_ALERT_RULES: .*rule 'slow-team': 'threshold'"):
+        Settings.from_env({"ACW_ALERT_RULES": str(rules)})
+    with pytest.raises(ConfigError, match="ACW_ALERT_RULES: cannot read"):
+        Settings.from_env({"ACW_ALERT_RULES": str(tmp_path / "missing.yaml")})
+    rules.write_text("rules:\n  - name: slow-team\n    kind: avg_over\n    scope: TEAM\n    threshold: 300\n")
+    names = [r.name for r in Settings.from_env({"ACW_ALERT_RULES": str(rules)}).aggregation().rules]
+    assert "slow-team" in names and "team-acw-avg" in names

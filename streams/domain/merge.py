@@ -1,0 +1,248 @@
+"""Window aggregates across source partitions: panes in, update and final window records and window alerts out.
+
+Each source partition sends its panes (cumulative: a later copy replaces an earlier one) and then the
+time through which its panes are final. A window is final when every source is final through its end;
+its record is then the sum of its panes from every source, whatever order they came in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.domain.aggregates import Scope, WindowKey, WindowStats
+from streams.domain.alerts import WINDOW_KINDS, Episode, window_transition
+from streams.domain.pipeline import END_OF_STREAM, AggregationConfig
+from streams.domain.windows import WindowSpec
+
+
+@dataclass(slots=True)
+class MergeOutput:
+    """Final window records and window alerts, in the order they must be sent."""
+
+    aggregates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Group:
+    """One scope key's panes from every source, and its firing window alerts."""
+
+    scope: Scope
+    key: str
+    panes: dict[int, dict[int, WindowStats]] = field(default_factory=dict)  # pane start -> source -> stats
+    episodes: dict[str, Episode] = field(default_factory=dict)  # rule name -> firing episode
+
+
+class WindowMerger:
+    """Adds up the panes of `sources` partitions into window aggregates and evaluates window alert rules."""
+
+    def __init__(self, config: AggregationConfig, sources: int) -> None:
+        if sources < 1:
+            raise ValueError("sources must be >= 1")
+        self.config = config
+        self.sources = sources
+        self.groups: dict[str, _Group] = {}
+        self.progress: dict[int, int] = {}
+        self.final_through_ms: int | None = None
+        self._window_rules = [r for r in config.rules if r.kind in WINDOW_KINDS]
+        self._dirty: set[str] = set()  # state entries
+        self._updated: set[tuple[str, int]] = set()  # (group, pane start) changed since the last updates
+        self.counts: dict[str, int] = {"repeated_panes": 0, "stale_panes": 0}
+
+    # --- feeding -------------------------------------------------------------------------------
+
+    def offer_pane(self, source: int, pane: WindowKey, stats: WindowStats) -> None:
+        """Take a source's copy of one pane; the fullest copy wins, since copies only grow.
+
+        A pane's contacts only grow while it is open and its agent ACW is added when it closes, so
+        (contacts, agent_acw) orders the copies of one source.
+        """
+        if self.final_through_ms is not None and pane.start_ms + pane.size_ms <= self.final_through_ms:
+            self.counts["repeated_panes"] += 1  # re-sent after a source restarted; its windows are final
+            return
+        name = f"{pane.scope.value}|{pane.key}"
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = _Group(pane.scope, pane.key)
+        copies = group.panes.setdefault(pane.start_ms, {})
+        held = copies.get(source)
+        if held is not None and (held.contacts, held.agent_acw_ms) > (stats.contacts, stats.agent_acw_ms):
+            self.counts["stale_panes"] += 1  # a copy older than one already held (copies can overtake)
+            return
+        copies[source] = stats
+        self._dirty.add(_pane_entry(name, pane.start_ms, source))
+        self._updated.add((name, pane.start_ms))
+
+    def offer_progress(self, source: int, closed_through_ms: int) -> MergeOutput:
+        """A source is final through `closed_through_ms`; finalize every window all sources are final for."""
+        out = MergeOutput()
+        if closed_through_ms <= self.progress.get(source, -(2**63)):
+            return out
+        self.progress[source] = closed_through_ms
+        self._dirty.add("m")
+        if len(self.progress) < self.sources:
+            return out
+        through = min(self.progress.values())
+        if through == END_OF_STREAM:
+            through = self._last_relevant_end()
+        previous = self.final_through_ms
+        if previous is None:  # windows ending before the first pane hold nothing
+            previous = min([s for g in self.groups.values() for s in g.panes] + [through])
+        if through > previous:
+            self._finalize(previous, through, out)
+        self.final_through_ms = max(through, previous)
+        return out
+
+    # --- core ----------------------------------------------------------------------------------
+
+    def _last_relevant_end(self) -> int:
+        """At end of stream: the end of the last window holding any pane, plus a hop to resolve alerts."""
+        pane = self.config.pane_ms
+        starts = [s for g in self.groups.values() for s in g.panes]
+        if not starts:
+            return self.final_through_ms or 0
+        end = max(starts) + self.config.max_size_ms + max(w.hop_ms for w in self.config.windows)
+        return end - end % pane + pane
+
+    def _finalize(self, after_ms: int, through_ms: int, out: MergeOutput) -> None:
+        ends = sorted((end, spec) for spec in self.config.windows for end in spec.ends_between(after_ms, through_ms))
+        by_start: dict[int, set[str]] = {}
+        for name, group in self.groups.items():
+            for start in group.panes:
+                by_start.setdefault(start, set()).add(name)
+        firing = {name for name, g in self.groups.items() if g.episodes}
+        for end, spec in ends:
+            names = set(firing)
+            for start in range(end - spec.size_ms, end, self.config.pane_ms):
+                names |= by_start.get(start, set())
+            for name in sorted(names):
+                self._final_window(self.groups[name], name, spec, end, out)
+            firing = {name for name, g in self.groups.items() if g.episodes}
+        horizon = through_ms - self.config.max_size_ms
+        for name in list(self.groups):
+            group = self.groups[name]
+            for start in [s for s in group.panes if s < horizon]:
+                for source in group.panes.pop(start):
+                    self._dirty.add(_pane_entry(name, start, source))
+                self._updated.discard((name, start))
+            if not group.panes and not group.episodes:
+                del self.groups[name]
+
+    def _final_window(self, group: _Group, name: str, spec: WindowSpec, end: int, out: MergeOutput) -> None:
+        wk = WindowKey(group.scope, group.key, spec.size_ms, end - spec.size_ms)
+        stats = self._compose(group, wk)
+        if stats is not None:
+            out.aggregates.append((wk.record_key(), stats.to_record(wk, True, end + self.config.grace_ms)))
+        for rule in self._window_rules:
+            if rule.window != spec or rule.scope is not group.scope:
+                continue
+            episode, alert = window_transition(rule, wk, stats, group.episodes.get(rule.name))
+            if alert is not None:
+                out.alerts.append(alert)
+                self._dirty.add(_episode_entry(name, rule.name))
+                if episode is None:
+                    group.episodes.pop(rule.name, None)
+                else:
+                    group.episodes[rule.name] = episode
+
+    def _compose(self, group: _Group, wk: WindowKey) -> WindowStats | None:
+        total: WindowStats | None = None
+        for start in range(wk.start_ms, wk.end_ms, self.config.pane_ms):
+            for source in sorted(group.panes.get(start, {})):
+                if total is None:
+                    total = WindowStats()
+                total.merge(group.panes[start][source])
+        return total
+
+    # --- updates and snapshots -----------------------------------------------------------------
+
+    def take_updates(self) -> list[tuple[str, dict[str, Any]]]:
+        """Records of the open windows changed since the last call (not final; the latest wins)."""
+        windows: set[tuple[str, WindowSpec, int]] = set()
+        for name, start in self._updated:
+            for spec in self.config.windows:
+                for wstart in spec.starts(start):
+                    if self.final_through_ms is None or wstart + spec.size_ms > self.final_through_ms:
+                        windows.add((name, spec, wstart))
+        self._updated.clear()
+        out = []
+        for name, spec, wstart in sorted(windows, key=lambda w: (w[0], w[1].size_ms, w[2])):
+            group = self.groups.get(name)
+            if group is None:
+                continue
+            wk = WindowKey(group.scope, group.key, spec.size_ms, wstart)
+            stats = self._compose(group, wk)
+            if stats is not None:
+                out.append((wk.record_key(), stats.to_record(wk, False, stats.last_ended_ms)))
+        return out
+
+    def has_dirty(self) -> bool:
+        """Whether anything changed since the last `take_dirty`."""
+        return bool(self._dirty)
+
+    def take_dirty(self) -> dict[str, Any]:
+        """Changed state entries as plain data (None deletes), and forget that they changed."""
+        entries: dict[str, Any] = {}
+        for entry in self._dirty:
+            if entry == "m":
+                continue
+            kind, rest = entry.split("|", 1)
+            if kind == "p":
+                start, source, name = rest.split("|", 2)
+                group = self.groups.get(name)
+                stats = group.panes.get(int(start), {}).get(int(source)) if group else None
+                entries[entry] = None if stats is None else stats.to_dict()
+            else:
+                rule, name = rest.split("|", 1)
+                group = self.groups.get(name)
+                episode = group.episodes.get(rule) if group else None
+                entries[entry] = None if episode is None else episode.to_list()
+        self._dirty.clear()
+        return entries
+
+    def mark_dirty(self, entries: list[str] | set[str] | dict[str, Any]) -> None:
+        """Count entries as changed again (their snapshot was not persisted)."""
+        self._dirty.update(entries)
+        self._dirty.add("m")
+
+    def meta(self) -> dict[str, Any]:
+        """Progress of every source and how far windows are final."""
+        return {"progress": {str(s): p for s, p in self.progress.items()}, "ft": self.final_through_ms}
+
+    @classmethod
+    def restore(
+        cls, config: AggregationConfig, sources: int, meta: dict[str, Any] | None, entries: dict[str, Any]
+    ) -> WindowMerger:
+        """Rebuild from `meta()` and `take_dirty()` entries."""
+        merger = cls(config, sources)
+        if meta is not None:
+            merger.progress = {int(s): p for s, p in meta["progress"].items()}
+            merger.final_through_ms = meta["ft"]
+        for entry, value in sorted(entries.items()):
+            if value is None:
+                continue
+            kind, rest = entry.split("|", 1)
+            if kind == "p":
+                start, source, name = rest.split("|", 2)
+                group = merger._group(name)
+                group.panes.setdefault(int(start), {})[int(source)] = WindowStats.from_dict(value)
+            else:
+                rule, name = rest.split("|", 1)
+                merger._group(name).episodes[rule] = Episode(value[0], value[1])
+        return merger
+
+    def _group(self, name: str) -> _Group:
+        group = self.groups.get(name)
+        if group is None:
+            scope, key = name.split("|", 1)
+            group = self.groups[name] = _Group(Scope(scope), key)
+        return group
+
+
+def _pane_entry(group: str, start: int, source: int) -> str:
+    return f"p|{start}|{source}|{group}"
+
+
+def _episode_entry(group: str, rule: str) -> str:
+    return f"e|{rule}|{group}"

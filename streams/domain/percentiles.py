@@ -1,0 +1,118 @@
+"""ACW durations of a window: exact up to EXACT_LIMIT values, then a mergeable sketch with <= 0.5% relative error."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+EXACT_LIMIT = 4096
+RELATIVE_ACCURACY = 0.005
+_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA = math.log(_GAMMA)
+
+
+def bucket_of(value_ms: int) -> int:
+    """The sketch bucket of a positive value: bucket i holds (gamma^(i-1), gamma^i]."""
+    return math.ceil(math.log(value_ms) / _LOG_GAMMA)
+
+
+def bucket_value(index: int) -> float:
+    """The value a bucket stands for, within RELATIVE_ACCURACY of anything in it."""
+    return 2 * _GAMMA**index / (_GAMMA + 1)
+
+
+class Durations:
+    """A multiset of durations in ms with nearest-rank quantiles; merging gives the same as adding one by one.
+
+    Whether it is exact depends only on how many values it holds, so the same values give the same
+    answer however they were split across partitions and merged.
+    """
+
+    __slots__ = ("buckets", "count", "values", "zeros")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.values: list[int] | None = []
+        self.zeros = 0
+        self.buckets: dict[int, int] = {}
+
+    def add(self, value_ms: int) -> None:
+        """Count one duration."""
+        self.count += 1
+        if self.values is not None:
+            self.values.append(value_ms)
+            if self.count > EXACT_LIMIT:
+                self._to_sketch()
+        else:
+            self._add_to_sketch(value_ms, 1)
+
+    def merge(self, other: Durations) -> None:
+        """Add every value of `other`."""
+        self.count += other.count
+        if self.values is not None and other.values is not None and self.count <= EXACT_LIMIT:
+            self.values.extend(other.values)
+            return
+        if self.values is not None:
+            self.count -= other.count
+            self._to_sketch()
+            self.count += other.count
+        if other.values is not None:
+            for v in other.values:
+                self._add_to_sketch(v, 1)
+        else:
+            self.zeros += other.zeros
+            for index, n in other.buckets.items():
+                self.buckets[index] = self.buckets.get(index, 0) + n
+
+    @property
+    def exact(self) -> bool:
+        """Whether quantiles are exact."""
+        return self.values is not None
+
+    def quantile(self, q: float) -> float | None:
+        """Nearest-rank q-quantile in ms (the ceil(q*n)-th smallest); None when empty."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(q * self.count - 1e-9))  # ceil(q*n), immune to 0.9*n rounding up
+        if self.values is not None:
+            return float(sorted(self.values)[rank - 1])
+        if rank <= self.zeros:
+            return 0.0
+        seen = self.zeros
+        for index in sorted(self.buckets):
+            seen += self.buckets[index]
+            if seen >= rank:
+                return bucket_value(index)
+        raise AssertionError("bucket counts do not add up to the count")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for state and partial records."""
+        if self.values is not None:
+            return {"v": sorted(self.values)}
+        return {"n": self.count, "z": self.zeros, "b": sorted(self.buckets.items())}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Durations:
+        """Inverse of `to_dict`."""
+        d = cls()
+        if "v" in data:
+            d.values = list(data["v"])
+            d.count = len(d.values)
+        else:
+            d.values = None
+            d.count = data["n"]
+            d.zeros = data["z"]
+            d.buckets = {int(i): n for i, n in data["b"]}
+        return d
+
+    def _to_sketch(self) -> None:
+        values, self.values = self.values or [], None
+        for v in values:
+            self._add_to_sketch(v, 1)
+
+    def _add_to_sketch(self, value_ms: int, n: int) -> None:
+        if value_ms <= 0:
+            self.zeros += n
+        else:
+            index = bucket_of(value_ms)
+            self.buckets[index] = self.buckets.get(index, 0) + n

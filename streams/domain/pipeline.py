@@ -1,0 +1,314 @@
+"""One source stream's whole job: events to intervals, intervals to per-pane aggregates, and interval alerts.
+
+Windows are built from panes (slices as long as the greatest common hop), so an interval updates one
+pane per scope however many hopping windows hold it. A pane is final once stream time minus the
+allowed lateness passes its end plus the grace period; `progress` then tells the merger (`merge.py`),
+which adds up the panes of every source partition into window aggregates.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.domain.aggregates import Scope, WindowKey, WindowStats, scope_keys, union_ms
+from streams.domain.alerts import AlertRule, RuleKind, interval_alerts, open_firing, open_resolved
+from streams.domain.events import CallEvent
+from streams.domain.intervals import AcwInterval
+from streams.domain.processor import Processor, RulesConfig, Step
+from streams.domain.windows import WindowSpec, parse_windows
+
+DEFAULT_WINDOWS = parse_windows("15m,1h/5m")
+END_OF_STREAM = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class AggregationConfig:
+    """Windows, grace period and alert rules."""
+
+    windows: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
+    grace_ms: int = 60_000
+    rules: tuple[AlertRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ValueError("at least one window is needed")
+        if self.grace_ms < 0:
+            raise ValueError("grace_ms must be >= 0")
+
+        # The slice every window is made of (the greatest common divisor of the hops), and the longest window.
+        object.__setattr__(self, "pane_ms", math.gcd(*(w.hop_ms for w in self.windows)))
+        object.__setattr__(self, "max_size_ms", max(w.size_ms for w in self.windows))
+
+    pane_ms: int = field(init=False, compare=False)
+    max_size_ms: int = field(init=False, compare=False)
+
+
+@dataclass(slots=True)
+class Output:
+    """What one step produced, in the order it must be sent."""
+
+    intervals: list[AcwInterval] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Panes of this source that became final, then the new closed-through time (all panes ending by it are final).
+    final_panes: list[tuple[WindowKey, WindowStats]] = field(default_factory=list)
+    progress: int | None = None
+    # Intervals whose pane was already final: (interval, reason).
+    rejected: list[tuple[AcwInterval, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals or self.alerts or self.final_panes or self.progress is not None or self.rejected)
+
+
+Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
+
+
+class AcwPipeline:
+    """Processor + pane aggregation + interval alerts of one stream; everything in event time."""
+
+    def __init__(self, rules: RulesConfig, config: AggregationConfig) -> None:
+        self.rules = rules
+        self.config = config
+        self.processor = Processor(rules)
+        self.panes: dict[WindowKey, WindowStats] = {}
+        self.spans: dict[str, list[Span]] = {}
+        # (agent_id, contact_id, disconnected_at) -> (team_id, queue_id) of every open interval.
+        self.open: dict[tuple[str, str, int], tuple[str | None, str | None]] = {}
+        self.horizon_ms: int | None = None
+        self.closed_through_ms: int | None = None
+        self._open_rules = [r for r in config.rules if r.kind is RuleKind.OPEN_OVER]
+        self._interval_rules = [r for r in config.rules if r.kind is RuleKind.INTERVAL_OVER]
+        self._open_heap: list[tuple[int, int, str, str, int]] = []  # (due, rule index, agent, contact, disc)
+        self._dirty_panes: set[WindowKey] = set()
+        self._dirty_spans: set[str] = set()
+        self._updated_panes: set[WindowKey] = set()
+        self.counts: dict[str, int] = {"late_for_window": 0}
+
+    # --- feeding -----------------------------------------------------------------------------
+
+    def offer(self, event: CallEvent) -> tuple[Step, Output]:
+        """Take one arriving event; its disposition and everything that became final."""
+        step = self.processor.offer(event)
+        wm = self.processor.watermark_ms
+        horizon = wm - self.rules.allowed_lateness_ms if wm is not None else None
+        if not step.intervals and not self.processor.opened and horizon == self.horizon_ms:
+            return step, _NOTHING
+        return step, self._after(step.intervals, horizon)
+
+    def advance(self, to_ms: int) -> Output:
+        """Move stream time forward without an event (idle partitions, driven by wall-clock)."""
+        intervals = self.processor.advance(to_ms)
+        wm = self.processor.watermark_ms
+        return self._after(intervals, None if wm is None else wm - self.rules.allowed_lateness_ms)
+
+    def finish(self) -> Output:
+        """End of input: apply everything pending and make every pane final."""
+        intervals = self.processor.finish()
+        wm = self.processor.watermark_ms
+        if wm is None:
+            return Output()
+        out = self._after(intervals, wm + 1, close=False)
+        pane = self.config.pane_ms
+        last = max([k.start_ms + pane for k in self.panes] + [self._pane_floor(wm) + pane])
+        if self.closed_through_ms is None:
+            self.closed_through_ms = min([k.start_ms for k in self.panes] + [self._pane_floor(wm)])
+        self._close_panes(last, out, open_until=wm)
+        out.progress = END_OF_STREAM
+        return out
+
+    # --- core ----------------------------------------------------------------------------------
+
+    def _after(self, intervals: Iterable[AcwInterval], horizon: int | None, close: bool = True) -> Output:
+        out = Output()
+        previous = self.horizon_ms
+        proc = self.processor
+        for agent_id, contact_id, disc in proc.opened:
+            contact = proc.agents[agent_id].contacts.get(contact_id)
+            team = contact.acw_team_id if contact else None
+            queue = contact.acw_queue_id if contact else None
+            self.open[(agent_id, contact_id, disc)] = (team, queue)
+            for i, rule in enumerate(self._open_rules):
+                heapq.heappush(self._open_heap, (disc + rule.threshold_ms, i, agent_id, contact_id, disc))
+        proc.opened.clear()
+        for interval in intervals:
+            self._book(interval, previous, out)
+        if horizon is not None:
+            self.horizon_ms = horizon
+            heap = self._open_heap
+            while heap and heap[0][0] < horizon:
+                _, i, agent_id, contact_id, disc = heapq.heappop(heap)
+                if (agent_id, contact_id, disc) in self.open:
+                    out.alerts.append(open_firing(self._open_rules[i], agent_id, contact_id, disc))
+            if close:
+                if self.closed_through_ms is None:  # nothing before the first event: final up to there
+                    self.closed_through_ms = out.progress = self._pane_floor(horizon - self.config.grace_ms - 1)
+                else:
+                    self._close_panes(self._pane_floor(horizon - self.config.grace_ms - 1), out)
+        return out
+
+    def _book(self, interval: AcwInterval, previous_horizon: int | None, out: Output) -> None:
+        out.intervals.append(interval)
+        disc = interval.disconnected_at_ms
+        self.open.pop((interval.agent_id, interval.contact_id, disc), None)
+        acw_ms = interval.ended_at_ms - disc
+        for rule in self._open_rules:
+            if acw_ms > rule.threshold_ms:
+                if previous_horizon is None or previous_horizon <= disc + rule.threshold_ms:
+                    out.alerts.append(open_firing(rule, interval.agent_id, interval.contact_id, disc))
+                out.alerts.append(open_resolved(rule, interval))
+        for rule in self._interval_rules:
+            out.alerts.extend(interval_alerts(rule, interval))
+        pane = self._pane_floor(interval.ended_at_ms)
+        if self.closed_through_ms is not None and pane < self.closed_through_ms:
+            self.counts["late_for_window"] += 1
+            out.rejected.append((interval, "late_for_window"))
+            return
+        for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
+            wk = WindowKey(scope, key, self.config.pane_ms, pane)
+            stats = self.panes.get(wk)
+            if stats is None:
+                stats = self.panes[wk] = WindowStats()
+            stats.add(interval)
+            self._dirty_panes.add(wk)
+            self._updated_panes.add(wk)
+        span = (disc, interval.ended_at_ms, interval.team_id, interval.queue_id)
+        self.spans.setdefault(interval.agent_id, []).append(span)
+        self._dirty_spans.add(interval.agent_id)
+
+    def _pane_floor(self, t_ms: int) -> int:
+        return t_ms - t_ms % self.config.pane_ms
+
+    def _close_panes(self, through_ms: int, out: Output, open_until: int | None = None) -> None:
+        """Make every pane ending by `through_ms` final, after adding the time agents spent in ACW within it."""
+        start = self.closed_through_ms
+        if start is None or through_ms <= start:
+            return
+        self._add_agent_acw(start, through_ms, through_ms if open_until is None else open_until)
+        for wk in sorted(k for k in self.panes if k.start_ms + k.size_ms <= through_ms):
+            out.final_panes.append((wk, self.panes.pop(wk)))
+            self._dirty_panes.add(wk)
+            self._updated_panes.discard(wk)
+        self.closed_through_ms = through_ms
+        out.progress = through_ms
+        for agent_id in list(self.spans):
+            kept = [s for s in self.spans[agent_id] if s[1] > through_ms]
+            if len(kept) != len(self.spans[agent_id]):
+                self._dirty_spans.add(agent_id)
+                if kept:
+                    self.spans[agent_id] = kept
+                else:
+                    del self.spans[agent_id]
+
+    def _add_agent_acw(self, start_ms: int, end_ms: int, open_until: int) -> None:
+        """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms)."""
+        per_agent: dict[str, list[Span]] = {a: list(s) for a, s in self.spans.items()}
+        for (agent_id, _, disc), (team, queue) in self.open.items():
+            if disc < end_ms:
+                per_agent.setdefault(agent_id, []).append((disc, max(disc, open_until), team, queue))
+        pane = self.config.pane_ms
+        for agent_id, spans in per_agent.items():
+            groups: dict[tuple[Scope, str], list[tuple[int, int]]] = {}
+            for a, b, team, queue in spans:
+                if b <= start_ms or a >= end_ms:
+                    continue
+                for group in scope_keys(agent_id, team, queue):
+                    groups.setdefault(group, []).append((a, b))
+            for (scope, key), group_spans in groups.items():
+                lo = max(start_ms, self._pane_floor(min(a for a, _ in group_spans)))
+                hi = min(end_ms, max(b for _, b in group_spans))
+                for p in range(lo, hi, pane):
+                    ms = union_ms(group_spans, p, p + pane)
+                    if ms:
+                        wk = WindowKey(scope, key, pane, p)
+                        stats = self.panes.get(wk)
+                        if stats is None:
+                            stats = self.panes[wk] = WindowStats()
+                        stats.agent_acw_ms += ms
+
+    # --- updates and snapshots -----------------------------------------------------------------
+
+    def take_updates(self) -> list[tuple[WindowKey, WindowStats]]:
+        """Open panes changed since the last call (for update records)."""
+        updated = sorted(self._updated_panes)
+        self._updated_panes.clear()
+        return [(wk, self.panes[wk]) for wk in updated if wk in self.panes]
+
+    def has_dirty(self) -> bool:
+        """Whether anything changed since the last `take_dirty`."""
+        return self.processor.has_dirty() or bool(self._dirty_panes or self._dirty_spans)
+
+    def take_dirty(self) -> dict[str, Any]:
+        """Changed state entries as plain data (None deletes), and forget that they changed."""
+        entries: dict[str, Any] = {}
+        agents = self.processor.take_dirty()
+        for agent_id in agents.keys() | self._dirty_spans:
+            state = agents.get(agent_id)
+            if state is None and agent_id in self.processor.agents:
+                state = self.processor.agents[agent_id].to_dict()
+            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in self.spans.get(agent_id, [])]}
+        for wk in self._dirty_panes:
+            stats = self.panes.get(wk)
+            entries[_pane_entry(wk)] = None if stats is None else stats.to_dict()
+        self._dirty_spans.clear()
+        self._dirty_panes.clear()
+        return entries
+
+    def mark_dirty(self, entries: Iterable[str]) -> None:
+        """Count entries as changed again (their snapshot was not persisted)."""
+        for name in entries:
+            if name.startswith("a|"):
+                self.processor.mark_dirty([name[2:]])
+                self._dirty_spans.add(name[2:])
+            else:
+                self._dirty_panes.add(_pane_key(name, self.config.pane_ms))
+
+    def meta(self) -> dict[str, Any]:
+        """Stream-level state as plain data."""
+        return {"proc": self.processor.meta(), "h": self.horizon_ms, "ct": self.closed_through_ms}
+
+    @classmethod
+    def restore(
+        cls, rules: RulesConfig, config: AggregationConfig, meta: dict[str, Any] | None, entries: dict[str, Any]
+    ) -> AcwPipeline:
+        """Rebuild from `meta()` and `take_dirty()` entries."""
+        pipe = cls(rules, config)
+        agents = {}
+        for name, value in entries.items():
+            if value is None:
+                continue
+            if name.startswith("a|"):
+                if value["s"] is not None:
+                    agents[name[2:]] = value["s"]
+                if value["w"]:
+                    pipe.spans[name[2:]] = [tuple(s) for s in value["w"]]  # type: ignore[misc]
+            else:
+                pipe.panes[_pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
+        pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents)
+        if meta is not None:
+            pipe.horizon_ms, pipe.closed_through_ms = meta["h"], meta["ct"]
+        for agent in pipe.processor.agents.values():
+            for cid, contact in agent.open_contacts():
+                disc = contact.disconnected_at_ms
+                assert disc is not None
+                pipe.open[(agent.agent_id, cid, disc)] = (contact.acw_team_id, contact.acw_queue_id)
+                for i, rule in enumerate(pipe._open_rules):
+                    due = disc + rule.threshold_ms
+                    if pipe.horizon_ms is None or due >= pipe.horizon_ms:
+                        pipe._open_heap.append((due, i, agent.agent_id, cid, disc))
+        heapq.heapify(pipe._open_heap)
+        return pipe
+
+
+def _pane_entry(wk: WindowKey) -> str:
+    return f"w|{wk.scope.value}|{wk.start_ms}|{wk.key}"
+
+
+def _pane_key(entry: str, pane_ms: int) -> WindowKey:
+    _, scope, start, key = entry.split("|", 3)
+    return WindowKey(Scope(scope), key, pane_ms, int(start))
+
+
+_NOTHING = Output()
