@@ -143,7 +143,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if not args.quiet:
             print(f"  {n:,} events…", file=sys.stderr)
 
-    summary = replay(args.inputs, args.out, settings.rules(), progress)
+    summary = replay(args.inputs, args.out, settings.rules(), progress, settings.aggregation())
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0
     print(

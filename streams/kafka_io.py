@@ -28,6 +28,16 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(settings.rekey_topic, p, 1, topic_configs=retention),
         NewTopic(settings.intervals_topic, p, 1, topic_configs=retention),
         NewTopic(settings.dead_letter_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
+        NewTopic(
+            settings.panes_topic, p, 1, topic_configs={"retention.ms": str(DAY_MS), "max.message.bytes": "4000000"}
+        ),
+        NewTopic(
+            settings.aggregates_topic,
+            p,
+            1,
+            topic_configs={"cleanup.policy": "compact", "max.message.bytes": "4000000"},
+        ),
+        NewTopic(settings.alerts_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
     ]
 
 

@@ -57,7 +57,22 @@ class Metrics:
             registry=registry,
         )
         self.checkpoints = Counter(
-            "acw_checkpoints_total", "State checkpoints written to the changelog table.", registry=registry
+            "acw_checkpoints_total",
+            "State checkpoints written to the changelog tables, by stage.",
+            ["stage"],
+            registry=registry,
+        )
+        self.aggregates = Counter(
+            "acw_aggregates_total",
+            "Window aggregate records sent, by whether they were final.",
+            ["final"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "acw_alert_transitions_total",
+            "Alert records sent, by rule, severity and state (FIRING or RESOLVED).",
+            ["rule", "severity", "state"],
+            registry=registry,
         )
         self.open_intervals = Gauge(
             "acw_open_intervals", "Contacts in after-call work now (this worker).", registry=registry

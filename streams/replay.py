@@ -11,8 +11,9 @@ from typing import IO, Any
 import orjson
 
 from streams.domain.events import InvalidEvent, event_from_record
-from streams.domain.intervals import AcwInterval
-from streams.domain.processor import Disposition, Processor, RulesConfig
+from streams.domain.merge import WindowMerger
+from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
+from streams.domain.processor import Disposition, RulesConfig
 from streams.serialization import event_from_json, iter_avro_container
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
@@ -29,6 +30,8 @@ class ReplaySummary:
     rejected: Counter[str] = field(default_factory=Counter)
     intervals: Counter[str] = field(default_factory=Counter)
     still_open: int = 0
+    aggregates: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -42,6 +45,8 @@ class ReplaySummary:
             "intervals": dict(sorted(self.intervals.items())),
             "intervals_total": sum(self.intervals.values()),
             "still_open": self.still_open,
+            "aggregates_final": self.aggregates,
+            "alerts": dict(sorted(self.alerts.items())),
         }
 
 
@@ -63,19 +68,25 @@ def replay(
     out_dir: Path,
     rules: RulesConfig,
     progress: Callable[[int], None] | None = None,
+    aggregation: AggregationConfig | None = None,
 ) -> ReplaySummary:
-    """Run every input file through one Processor; write intervals, dead letters and a summary."""
+    """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    processor = Processor(rules)
+    aggregation = aggregation or AggregationConfig()
+    pipeline = AcwPipeline(rules, aggregation)
+    merger = WindowMerger(aggregation, sources=1)
+    processor = pipeline.processor
     summary = ReplaySummary()
-    offer = processor.offer
+    offer = pipeline.offer
     late = Disposition.LATE
     events = 0
     with (
         open(out_dir / "intervals.jsonl", "wb") as intervals_out,
+        open(out_dir / "aggregates.jsonl", "wb") as aggregates_out,
+        open(out_dir / "alerts.jsonl", "wb") as alerts_out,
         open(out_dir / "dead-letter.jsonl", "wb") as dead_out,
     ):
-        write = _interval_writer(intervals_out, summary)
+        write = _output_writer(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
         for path in inputs:
             for number, item in _records(path):
                 events += 1
@@ -87,18 +98,16 @@ def replay(
                     summary.rejected[exc.reason] += 1
                     _dead_letter(dead_out, path, number, exc.reason, exc.detail)
                     continue
-                step = offer(event)
-                if step.intervals:
-                    for interval in step.intervals:
-                        write(interval)
+                step, out = offer(event)
+                if out:
+                    write(out)
                 elif step.disposition is late:
                     detail = (
                         f"event at {event.occurred_at_ms} is behind stream time {processor.watermark_ms} "
                         "by more than the allowed lateness"
                     )
                     _dead_letter(dead_out, path, number, "late", detail)
-        for interval in processor.finish():
-            write(interval)
+        write(pipeline.finish())
     summary.events = events
     summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
@@ -108,10 +117,36 @@ def replay(
     return summary
 
 
-def _interval_writer(out: IO[bytes], summary: ReplaySummary) -> Callable[[AcwInterval], None]:
-    def write(interval: AcwInterval) -> None:
-        summary.intervals[interval.end_reason.value] += 1
-        out.write(orjson.dumps(interval.to_record()) + b"\n")
+def _output_writer(
+    intervals_out: IO[bytes],
+    aggregates_out: IO[bytes],
+    alerts_out: IO[bytes],
+    dead_out: IO[bytes],
+    merger: WindowMerger,
+    summary: ReplaySummary,
+) -> Callable[[Output], None]:
+    def write_alerts(alerts: list[dict[str, Any]]) -> None:
+        for alert in alerts:
+            summary.alerts[f"{alert['rule']}.{alert['state']}"] += 1
+            alerts_out.write(orjson.dumps(alert) + b"\n")
+
+    def write(out: Output) -> None:
+        for interval in out.intervals:
+            summary.intervals[interval.end_reason.value] += 1
+            intervals_out.write(orjson.dumps(interval.to_record()) + b"\n")
+        write_alerts(out.alerts)
+        for interval, reason in out.rejected:
+            summary.rejected[reason] += 1
+            record = {"reason": reason, "detail": "its window was already final", "interval": interval.to_record()}
+            dead_out.write(orjson.dumps(record) + b"\n")
+        for pane, stats in out.final_panes:
+            merger.offer_pane(0, pane, stats)
+        if out.progress is not None:
+            merged = merger.offer_progress(0, out.progress)
+            for _, record in merged.aggregates:
+                summary.aggregates += 1
+                aggregates_out.write(orjson.dumps(record) + b"\n")
+            write_alerts(merged.alerts)
 
     return write
 

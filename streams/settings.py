@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, get_args
 
+import yaml
+
+from streams.domain.alerts import BENCHMARKS, RuleError, load_rules
+from streams.domain.pipeline import AggregationConfig
 from streams.domain.processor import RulesConfig
+from streams.domain.windows import parse_windows
 from streams.serialization import InputFormat
 
 
@@ -24,12 +30,19 @@ class Settings:
     intervals_topic: str = "acw.intervals"
     dead_letter_topic: str = "acw.dead-letter"
     rekey_topic: str = "acw.call-events.rekeyed"
+    aggregates_topic: str = "acw.aggregates"
+    alerts_topic: str = "acw.alerts"
+    panes_topic: str = "acw.aggregate-panes"
     partitions: int = 6
     input_format: InputFormat = "avro"
     max_acw_seconds: float = 1800.0
     allowed_lateness_seconds: float = 5.0
     dedup_window_seconds: float = 3600.0
     idle_advance_after_seconds: float = 10.0
+    windows: str = "15m,1h/5m"
+    window_grace_seconds: float = 60.0
+    benchmark: str = "general"
+    alert_rules: str = ""
     checkpoint_interval_seconds: float = 5.0
     checkpoint_events: int = 50000
     store: str = "rocksdb://"
@@ -59,11 +72,44 @@ class Settings:
             raise bad("store", f"must be rocksdb:// or memory://, got {self.store!r}")
         if not 0 <= self.metrics_port <= 65535:
             raise bad("metrics_port", "must be a port number (0 disables the endpoint)")
+        try:
+            specs = parse_windows(self.windows)
+        except ValueError as exc:
+            raise bad("windows", str(exc)) from None
+        if self.window_grace_seconds < 0:
+            raise bad("window_grace_seconds", "must be zero or positive")
+        if self.benchmark not in BENCHMARKS:
+            raise bad("benchmark", f"must be one of {', '.join(BENCHMARKS)}, got {self.benchmark!r}")
+        try:
+            object.__setattr__(self, "_alert_rules", load_rules(self._rules_document(), self.benchmark, specs))
+        except RuleError as exc:
+            raise bad("alert_rules", f"{self.alert_rules}: {exc}") from None
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise bad("log_level", "must be DEBUG, INFO, WARNING or ERROR")
-        for name in ("bootstrap_servers", "app_id", "input_topic", "intervals_topic", "dead_letter_topic"):
+        for name in (
+            "bootstrap_servers",
+            "app_id",
+            "input_topic",
+            "intervals_topic",
+            "dead_letter_topic",
+            "aggregates_topic",
+            "alerts_topic",
+            "panes_topic",
+        ):
             if not getattr(self, name):
                 raise bad(name, "must not be empty")
+
+    def _rules_document(self) -> Any:
+        if not self.alert_rules:
+            return None
+        try:
+            text = Path(self.alert_rules).read_text()
+        except OSError as exc:
+            raise ConfigError(f"ACW_ALERT_RULES: cannot read {self.alert_rules}: {exc.strerror}") from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"ACW_ALERT_RULES: {self.alert_rules} is not valid YAML: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -90,6 +136,14 @@ class Settings:
             max_acw_ms=round(self.max_acw_seconds * 1000),
             allowed_lateness_ms=round(self.allowed_lateness_seconds * 1000),
             dedup_window_ms=round(self.dedup_window_seconds * 1000),
+        )
+
+    def aggregation(self) -> AggregationConfig:
+        """Windows, grace period and the validated alert rules."""
+        return AggregationConfig(
+            windows=parse_windows(self.windows),
+            grace_ms=round(self.window_grace_seconds * 1000),
+            rules=self._alert_rules,  # type: ignore[attr-defined]
         )
 
 

@@ -43,8 +43,8 @@ def _metric(port: int, name: str) -> float | None:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
     except OSError:
         return None
-    values = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name + " ")]
-    return values[0] if values else None
+    values = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith((name + " ", name + "{"))]
+    return sum(values) if values else None
 
 
 def test_rekeying_idle_timeout_and_metrics(
