@@ -181,12 +181,19 @@ class Stage:
             await self._catch_up(rt, message.tp, expected, message.offset)
         rt.synced.add(topic)
 
-    async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
-        """Apply records [start, stop) of one partition, read outside Faust's consumer."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+    async def _plain_consumer(self) -> Any:
+        """A started aiokafka consumer outside Faust's group, for catch-up reads."""
+        from aiokafka import AIOKafkaConsumer
 
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
         await consumer.start()
+        return consumer
+
+    async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
+        """Apply records [start, stop) of one partition, read outside Faust's consumer."""
+        from aiokafka import TopicPartition
+
+        consumer = await self._plain_consumer()
         try:
             ktp = TopicPartition(tp.topic, tp.partition)
             consumer.assign([ktp])
@@ -205,10 +212,9 @@ class Stage:
 
     async def _earliest(self, tp: Any) -> int:
         """The partition's log start, asked with a plain consumer (Faust's can answer its committed offset)."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
+        consumer = await self._plain_consumer()
         try:
             ktp = TopicPartition(tp.topic, tp.partition)
             return int((await consumer.beginning_offsets([ktp]))[ktp])
@@ -445,7 +451,6 @@ class IntervalStage(Stage):
                     await self.emit(rt, out)
             finally:
                 self.busy -= 1
-        self.metrics.open_intervals.set(sum(len(rt.core.open) for rt in self.runtimes.values()))
 
 
 class MergeStage(Stage):
@@ -592,6 +597,7 @@ class AcwWorker:
                     stage.start_checkpoint()
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
+            self.metrics.open_intervals.set(sum(len(rt.core.open) for rt in self.intervals.runtimes.values()))
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")
 

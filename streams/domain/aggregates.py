@@ -9,7 +9,6 @@ from typing import Any
 
 from streams.domain.intervals import AcwInterval, EndReason
 from streams.domain.percentiles import Durations
-from streams.domain.windows import WindowSpec
 
 UNKNOWN = "unknown"
 CENTER_KEY = "*"
@@ -64,18 +63,6 @@ class WindowKey:
     def from_list(cls, data: list[Any]) -> WindowKey:
         """Inverse of `to_list`."""
         return cls(Scope(data[0]), data[1], data[2], data[3])
-
-
-def window_keys(specs: Iterable[WindowSpec], interval: AcwInterval) -> list[WindowKey]:
-    """Every aggregate an interval counts in: the windows holding its `ended_at`, in every scope."""
-    groups = scope_keys(interval.agent_id, interval.team_id, interval.queue_id)
-    t = interval.ended_at_ms
-    return [
-        WindowKey(scope, key, spec.size_ms, start)
-        for spec in specs
-        for start in spec.starts(t)
-        for scope, key in groups
-    ]
 
 
 class WindowStats:
