@@ -23,6 +23,7 @@ class TrafficShape:
     missed_share: float = 0.05
     timeout_share: float = 0.03
     start_ms: int = T_START_MS
+    stagger_ms: int = 600_000  # agents log in at random within this long after start_ms
 
 
 def generate(shape: TrafficShape, seed: int = 1) -> list[CallEvent]:
@@ -45,7 +46,7 @@ def _agent_shift(rng: random.Random, shape: TrafficShape, a: int) -> Iterator[Ca
         seq += 1
         return CallEvent(f"{agent}-{seq}", kind, t, agent, contact_id=contact, **kw)  # type: ignore[arg-type]
 
-    t = shape.start_ms + rng.randrange(0, 600_000)
+    t = shape.start_ms + rng.randrange(0, shape.stagger_ms)
     yield make(t, EventType.AGENT_LOGGED_IN, team_id=team)
     t += 1000
     yield make(t, EventType.AGENT_AVAILABLE)

@@ -76,6 +76,8 @@ class Processor:
         self._dirty: set[str] = set()
         # (agent_id, contact_id, disconnected_at) of intervals opened since the owner last cleared it.
         self.opened: list[tuple[str, str, int]] = []
+        # Stream time at which idle agents are next swept of expired event ids and stale contacts.
+        self._next_sweep_ms: int | None = None
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -154,6 +156,8 @@ class Processor:
         self._applied += applied
         if self._deadlines and self._deadlines[0][0] < horizon_ms:
             out.extend(self._expire(horizon_ms))
+        if self._next_sweep_ms is None or horizon_ms >= self._next_sweep_ms:
+            self._sweep(horizon_ms)
         for interval in out:
             self.counts[f"intervals.{interval.end_reason.value}"] += 1
         return out
@@ -170,6 +174,33 @@ class Processor:
             out.append(close_interval(agent, contact_id, contact, deadline, EndReason.TIMED_OUT))
             self._dirty.add(agent_id)
         return out
+
+    def _sweep(self, horizon_ms: int) -> None:
+        """Forget event ids older than the dedup window and stale unanswered contacts, for every agent.
+
+        An agent's own events prune its memory as they come; this reaches the agents that stopped sending
+        (logged out for the day), so memory follows the agents working now, not everyone seen since start.
+        What is left of an idle agent is its team and queue.
+        """
+        cfg = self.config
+        self._next_sweep_ms = horizon_ms + cfg.dedup_window_ms // 2
+        seen_cutoff = horizon_ms - cfg.dedup_window_ms
+        contact_cutoff = horizon_ms - cfg.contact_ttl_ms
+        for agent_id, agent in self.agents.items():
+            changed = False
+            if agent.seen and min(agent.seen.values()) < seen_cutoff:
+                agent.seen = {k: t for k, t in agent.seen.items() if t >= seen_cutoff}
+                agent.seen_prune_at = max(64, 2 * len(agent.seen))
+                changed = True
+            stale = [
+                cid
+                for cid, c in agent.contacts.items()
+                if c.disconnected_at_ms is None and c.last_seen_ms < contact_cutoff
+            ]
+            for cid in stale:
+                del agent.contacts[cid]
+            if changed or stale:
+                self._dirty.add(agent_id)
 
     # --- inspection and snapshots ----------------------------------------------------------
 
@@ -214,6 +245,7 @@ class Processor:
         """Stream-level state (watermark and pending events) as plain data."""
         return {
             "wm": self.watermark_ms,
+            "sweep": self._next_sweep_ms,
             "pending": [entry[4].to_record() for entry in sorted(self._pending, key=lambda e: e[:4])],
         }
 
@@ -236,6 +268,7 @@ class Processor:
         heapq.heapify(proc._deadlines)
         if meta is not None:
             proc.watermark_ms = meta["wm"]
+            proc._next_sweep_ms = meta.get("sweep")
             for record in meta["pending"]:
                 event = event_from_record(record)
                 proc._seq += 1
