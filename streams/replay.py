@@ -90,8 +90,11 @@ def replay(
         for path in inputs:
             for number, item in _records(path):
                 events += 1
-                if progress is not None and not events % 100_000:
-                    progress(events)
+                if not events % 10_000:
+                    pipeline.forget_changes()  # replay never checkpoints: change tracking would only grow
+                    merger.forget_changes()
+                    if progress is not None and not events % 100_000:
+                        progress(events)
                 try:
                     event = event_from_json(item) if type(item) is bytes else event_from_record(item)
                 except InvalidEvent as exc:

@@ -157,6 +157,14 @@ class WindowMerger:
 
     # --- updates and snapshots -----------------------------------------------------------------
 
+    def firing(self) -> dict[str, int]:
+        """Window alert rule name -> keys whose alert fires now (every window rule listed)."""
+        counts = {r.name: 0 for r in self.config.rules if r.kind in WINDOW_KINDS}
+        for group in self.groups.values():
+            for rule in group.episodes:
+                counts[rule] = counts.get(rule, 0) + 1
+        return counts
+
     def take_updates(self) -> list[tuple[str, dict[str, Any]]]:
         """Records of the open windows changed since the last call (not final; the latest wins)."""
         windows: set[tuple[str, WindowSpec, int]] = set()
@@ -180,6 +188,11 @@ class WindowMerger:
     def has_dirty(self) -> bool:
         """Whether anything changed since the last `take_dirty`."""
         return bool(self._dirty)
+
+    def forget_changes(self) -> None:
+        """Drop change tracking without building entries (for runs that never checkpoint, like replay)."""
+        self._dirty.clear()
+        self._updated.clear()
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""

@@ -66,6 +66,16 @@ class Output:
 Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
 
 
+@dataclass(frozen=True, slots=True)
+class LiveView:
+    """Who is in ACW as of stream time, and which open_over alerts fire: for gauges and live views."""
+
+    open_intervals: int = 0
+    agents_in_acw: int = 0
+    oldest_open_ms: int | None = None  # age of the oldest open interval at stream time
+    firing: dict[str, int] = field(default_factory=dict)  # open_over rule name -> alerts firing now
+
+
 class AcwPipeline:
     """Processor + pane aggregation + interval alerts of one stream; everything in event time."""
 
@@ -228,6 +238,19 @@ class AcwPipeline:
                             stats = self.panes[wk] = WindowStats()
                         stats.agent_acw_ms += ms
 
+    def live(self) -> LiveView:
+        """Open intervals, agents in ACW, the oldest open interval's age and firing open_over alerts."""
+        wm = self.processor.watermark_ms
+        if not self.open or wm is None:
+            return LiveView(firing={r.name: 0 for r in self._open_rules})
+        oldest = min(disc for _, _, disc in self.open)
+        horizon = self.horizon_ms if self.horizon_ms is not None else wm
+        firing = {
+            r.name: sum(1 for _, _, disc in self.open if disc + r.threshold_ms < horizon) for r in self._open_rules
+        }
+        agents = len({agent for agent, _, _ in self.open})
+        return LiveView(len(self.open), agents, max(0, wm - oldest), firing)
+
     # --- updates and snapshots -----------------------------------------------------------------
 
     def take_updates(self) -> list[tuple[WindowKey, WindowStats]]:
@@ -239,6 +262,13 @@ class AcwPipeline:
     def has_dirty(self) -> bool:
         """Whether anything changed since the last `take_dirty`."""
         return self.processor.has_dirty() or bool(self._dirty_panes or self._dirty_spans)
+
+    def forget_changes(self) -> None:
+        """Drop change tracking without building entries (for runs that never checkpoint, like replay)."""
+        self.processor.forget_changes()
+        self._dirty_panes.clear()
+        self._dirty_spans.clear()
+        self._updated_panes.clear()
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""

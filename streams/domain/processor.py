@@ -231,6 +231,10 @@ class Processor:
         """Whether any agent changed since the last `take_dirty`."""
         return bool(self._dirty)
 
+    def forget_changes(self) -> None:
+        """Drop change tracking without building snapshots (for runs that never checkpoint)."""
+        self._dirty.clear()
+
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """Agents changed since the last call, as plain data, and forget that they were dirty."""
         dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}

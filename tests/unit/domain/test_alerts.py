@@ -168,3 +168,45 @@ def test_pct_over_compares_acw_share_of_handle_time() -> None:
     # talk 59 s + ACW 120 s per contact: ACW% = 67
     results = run(_team_windows([120], per_window=2), RULES, _config(rule))
     assert results.alerts[0]["state"] == "FIRING" and round(results.alerts[0]["value"]) == 67
+
+
+# --- what fires now (for gauges) -------------------------------------------------------------------
+
+
+def test_the_live_view_counts_open_acw_agents_and_open_over_alerts_firing_now() -> None:
+    from streams.domain.pipeline import AcwPipeline
+
+    pipe = AcwPipeline(RULES, _config(OPEN))
+    assert pipe.live().firing == {"stuck": 0} and pipe.live().open_intervals == 0
+    events = [
+        *_contact(B, "c1", acw=10_000)[:3],  # a1 disconnects at B+60 and stays in ACW
+        *_contact(B + 100, "c2", acw=10_000, agent="a2")[:3],  # a2 disconnects at B+160
+        ev(B + 60 + 300 + 5 + 50, "AGENT_LOGGED_IN", agent="a3"),  # horizon B+410: only a1 is past 300 s
+    ]
+    for e in sorted(events, key=lambda e: e.sort_key()):
+        pipe.offer(e)
+    view = pipe.live()
+    assert (view.open_intervals, view.agents_in_acw) == (2, 2)
+    assert view.oldest_open_ms == (B + 415 - (B + 60)) * 1000
+    assert view.firing == {"stuck": 1}
+    pipe.offer(ev(B + 420, "WRAPUP_COMPLETED", "c1", agent="a1", team_id="t1", queue_id="q1"))
+    pipe.offer(ev(B + 430, "AGENT_LOGGED_IN", agent="a4"))  # a1's wrap-up is applied; a2 is not due yet
+    assert pipe.live().firing == {"stuck": 0} and pipe.live().open_intervals == 1
+
+
+def test_the_merger_counts_keys_whose_window_alert_fires() -> None:
+    from streams.domain.merge import WindowMerger
+    from streams.domain.pipeline import AcwPipeline
+
+    config = _config(AVG)
+    pipe, merger = AcwPipeline(RULES, config), WindowMerger(config, 1)
+    assert merger.firing() == {"team-avg": 0}
+    alerts = []
+    for e in [*_team_windows([50, 150]), ev(B + 2 * 900 + 120, "AGENT_LOGGED_IN", agent="a9")]:
+        _, out = pipe.offer(e)
+        for pane, stats in out.final_panes:
+            merger.offer_pane(0, pane, stats)
+        if out.progress is not None:
+            alerts += merger.offer_progress(0, out.progress).alerts
+    assert [a["state"] for a in alerts] == ["FIRING"]
+    assert merger.firing() == {"team-avg": 1}
