@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from streams.settings import Settings
 log = logging.getLogger("acw.worker")
 
 PROGRESS_KEY = b"~progress"
+# How often committed offsets are compared with the offsets stored with the state.
+RECONCILE_EVERY_SECONDS = 5.0
 # A partition's checkpoint is written as one record batch of at most this many (uncompressed) bytes.
 STATE_BATCH_BYTES = 32 * 1024 * 1024
 
@@ -42,12 +45,13 @@ class PartitionRuntime:
     core: Any  # AcwPipeline or WindowMerger
     offsets: dict[str, int] = field(default_factory=dict)
     unacked: list[EventT] = field(default_factory=list)
-    # Source topics whose delivery is known to continue the restored state.
+    # Source topics checked for where delivery starts, for partitions with no stored offset yet.
     synced: set[str] = field(default_factory=set)
+    # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
+    # the timer never interleave, and a partition's outputs go out in the order they were produced.
+    apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
-    # Outputs of one partition are sent in the order they were produced, even from the timer.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,13 @@ class Stage:
             rt = self.runtime(partition)
             self.busy += 1
             try:
-                if event.message.topic not in rt.synced:
-                    await self._continue_state(rt, event.message)
-                await self.handle(rt, event)
+                async with rt.apply_lock:
+                    message = event.message
+                    done = rt.offsets.get(message.topic)
+                    skipped = message.topic not in rt.synced if done is None else message.offset > done + 1
+                    if skipped:
+                        await self._continue_state(rt, message)
+                    await self.handle(rt, event)
             finally:
                 self.busy -= 1
             rt.unacked.append(event)
@@ -160,66 +168,65 @@ class Stage:
         return True
 
     async def _continue_state(self, rt: PartitionRuntime, message: Any) -> None:
-        """Make a partition's first delivery continue its restored state, catching up on skipped records.
+        """Make delivery continue the partition's state, catching up on records Faust skipped.
 
-        Faust can commit offsets this worker never acknowledged (around rebalances it counts dropped
-        buffers and offset gaps as done). The offsets stored with the state are the truth: when delivery
-        starts past them, the records in between are read with a plain consumer and applied first.
+        Faust's streams drop (and acknowledge) records they consider stale, around rebalances and at
+        start-up, so delivery can jump past records this worker never applied, and Faust can commit
+        their offsets. The offsets stored with the state are the truth: when a delivered record is past
+        them, the records in between are read with a plain consumer and applied first.
         """
         topic = message.topic
-        done = rt.offsets.get(topic)
-        expected = done + 1 if done is not None else await self._earliest(message.tp)
+        expected = await self._expected(rt, message.tp)
         if message.offset > expected:
-            log.warning(
-                "partition %s:%d resumed at offset %d, past its restored state: catching up from %d",
-                topic,
-                rt.partition,
-                message.offset,
-                expected,
-            )
-            self.metrics.rewinds.inc()
             await self._catch_up(rt, message.tp, expected, message.offset)
         rt.synced.add(topic)
 
-    async def _plain_consumer(self) -> Any:
-        """A started aiokafka consumer outside Faust's group, for catch-up reads."""
-        from aiokafka import AIOKafkaConsumer
+    async def reconcile(self) -> None:
+        """Apply what Faust committed but this worker never applied, for partitions no record reaches.
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
-        return consumer
+        A partition whose skipped records reach its end gets no more deliveries, so the first-delivery
+        check above never runs for it; comparing the group's committed offsets finds it.
+        """
+        app = self.worker.app
+        if app.rebalancing or not app.flow_control.is_active():
+            return  # the table may still be recovering; try at the next tick
+        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic in self.topics]
+        committed = await self.worker.committed_offsets(tps)
+        for tp in tps:
+            resume = committed.get(tp)
+            if resume is None or not self._owns(tp.partition):
+                continue
+            rt = self.runtime(tp.partition)
+            if resume <= rt.offsets.get(tp.topic, -1) + 1:
+                continue
+            self.busy += 1
+            try:
+                async with rt.apply_lock:
+                    expected = await self._expected(rt, tp)
+                    if self._current(rt) and resume > expected:
+                        await self._catch_up(rt, tp, expected, resume)
+            finally:
+                self.busy -= 1
+
+    async def _expected(self, rt: PartitionRuntime, tp: Any) -> int:
+        """The next offset the partition's state needs: after its stored offset, else the log start."""
+        done = rt.offsets.get(tp.topic)
+        return done + 1 if done is not None else await self.worker.earliest_offset(tp)
 
     async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
         """Apply records [start, stop) of one partition, read outside Faust's consumer."""
-        from aiokafka import TopicPartition
-
-        consumer = await self._plain_consumer()
-        try:
-            ktp = TopicPartition(tp.topic, tp.partition)
-            consumer.assign([ktp])
-            consumer.seek(ktp, start)
-            position = start
-            while position < stop:
-                batch = await consumer.getmany(ktp, timeout_ms=1000, max_records=5000)
-                for record in batch.get(ktp, []):
-                    if record.offset >= stop:
-                        break
-                    message = _CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value)
-                    await self.handle(rt, _CaughtUp(message))
-                    position = record.offset + 1
-        finally:
-            await consumer.stop()
-
-    async def _earliest(self, tp: Any) -> int:
-        """The partition's log start, asked with a plain consumer (Faust's can answer its committed offset)."""
-        from aiokafka import TopicPartition
-
-        consumer = await self._plain_consumer()
-        try:
-            ktp = TopicPartition(tp.topic, tp.partition)
-            return int((await consumer.beginning_offsets([ktp]))[ktp])
-        finally:
-            await consumer.stop()
+        log.warning(
+            "%s: partition %s:%d continues at offset %d, past its state: catching up from %d",
+            self.name,
+            tp.topic,
+            tp.partition,
+            stop,
+            start,
+        )
+        self.metrics.rewinds.inc()
+        async for record in self.worker.read_range(tp, start, stop):
+            message = _CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value)
+            await self.handle(rt, _CaughtUp(message))
 
     # --- durable state ---------------------------------------------------------------------
 
@@ -329,6 +336,10 @@ class Stage:
         log.info("%s: restored partition=%d entries=%d offsets=%s", self.name, partition, len(entries), offsets)
         return PartitionRuntime(partition, core, offsets)
 
+    def owned_runtimes(self) -> list[PartitionRuntime]:
+        """The runtimes of partitions this worker owns now."""
+        return [rt for rt in self.runtimes.values() if self._owns(rt.partition)]
+
     def _owns(self, partition: int) -> bool:
         return self.owned is None or partition in self.owned
 
@@ -339,7 +350,7 @@ class Stage:
             if partition not in self.owned:
                 del self.runtimes[partition]
             else:
-                rt.synced.clear()  # Faust re-seeks retained partitions too: check where delivery resumes
+                rt.synced.clear()  # Faust re-seeks retained partitions: check where their delivery resumes
         log.info("%s: assigned partitions %s", self.name, sorted(self.owned))
 
     def on_revoked(self, revoked: set[Any]) -> None:
@@ -357,6 +368,7 @@ class IntervalStage(Stage):
         s = worker.settings
         super().__init__(worker, (s.input_topic, s.rekey_topic))
         self._consumed = {t: self.metrics.events_consumed.labels(t.name) for t in EventType}
+        self._applied = self.metrics.applied
         self._encode_interval = codec("acw_interval").encode
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
@@ -379,7 +391,9 @@ class IntervalStage(Stage):
             await self.worker.send(self.settings.rekey_topic, call.agent_id.encode(), event.value)
             return
         step, out = rt.core.offer(call)
-        if step.disposition is Disposition.DUPLICATE:
+        if step.disposition is Disposition.ACCEPTED:
+            self._applied.inc()
+        elif step.disposition is Disposition.DUPLICATE:
             self.metrics.duplicates.inc()
         elif step.disposition is Disposition.LATE:
             self.metrics.late.inc()
@@ -390,8 +404,7 @@ class IntervalStage(Stage):
                 f"{rt.core.processor.watermark_ms} by more than the allowed lateness",
             )
         if out:
-            async with rt.lock:
-                await self.emit(rt, out, message)
+            await self.emit(rt, out, message)
 
     async def emit(self, rt: PartitionRuntime, out: Output, message: Any = None) -> None:
         """Send one step's outputs in order: intervals, alerts, rejects, final panes, then progress."""
@@ -402,8 +415,7 @@ class IntervalStage(Stage):
             await worker.send(
                 s.intervals_topic, interval.agent_id.encode(), self._encode_interval(interval.to_record())
             )
-            self.metrics.intervals.labels(interval.end_reason.value).inc()
-            self.metrics.interval_duration.labels(interval.channel.value).observe(interval.acw_seconds)
+            self.metrics.observe_interval(interval)
             self.metrics.processing_lag.observe(max(0.0, now - interval.ended_at_ms / 1000))
         await worker.send_alerts(out.alerts)
         for interval, reason in out.rejected:
@@ -415,6 +427,7 @@ class IntervalStage(Stage):
             value = orjson.dumps({"src": rt.partition, "ct": out.progress})
             for partition in range(s.partitions):
                 await worker.app.producer.send(s.panes_topic, PROGRESS_KEY, value, partition, None, None)
+            self.metrics.outputs.labels("panes").inc(s.partitions)
         wm = rt.core.processor.watermark_ms
         if wm is not None:
             self.metrics.watermark.labels(str(rt.partition)).set(wm / 1000)
@@ -431,23 +444,26 @@ class IntervalStage(Stage):
 
     async def advance_idle(self) -> None:
         """Wall-clock only moves idle partitions forward, so a stuck agent still times out live."""
-        assigned = {
-            tp.partition for tp in self.worker.app.assignor.assigned_actives() if tp.topic == self.settings.input_topic
-        }
-        for partition in assigned - self.runtimes.keys():
-            self.runtime(partition)
+        app = self.worker.app
+        if app.rebalancing or not app.flow_control.is_active():
+            return  # tables may still be recovering
+        assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == self.settings.input_topic}
         now = time.monotonic()
-        for rt in list(self.runtimes.values()):
+        for partition in sorted(assigned):
+            if not self._owns(partition):
+                continue
+            rt = self.runtime(partition)
             wm = rt.core.processor.watermark_ms
-            if wm is None or now - rt.last_event_wall < self.settings.idle_advance_after_seconds:
+            idle = now - rt.last_event_wall >= self.settings.idle_advance_after_seconds
+            if wm is None or not idle or rt.apply_lock.locked():
                 continue
             step_ms = round((now - rt.last_advance_wall) * 1000)
             rt.last_advance_wall = now
             self.busy += 1
             try:
-                out = rt.core.advance(wm + step_ms)
-                self.since_checkpoint += 1
-                async with rt.lock:
+                async with rt.apply_lock:
+                    out = rt.core.advance(wm + step_ms)
+                    self.since_checkpoint += 1
                     await self.emit(rt, out)
             finally:
                 self.busy -= 1
@@ -522,6 +538,17 @@ class AcwWorker:
             key_serializer="raw",
             value_serializer="raw",
         )
+        metrics.attach_faust(self.app)
+        s = settings
+        outputs = {
+            s.intervals_topic: "intervals",
+            s.aggregates_topic: "aggregates",
+            s.alerts_topic: "alerts",
+            s.dead_letter_topic: "dead_letter",
+            s.panes_topic: "panes",
+            s.rekey_topic: "rekey",
+        }
+        self._sent = {topic: metrics.outputs.labels(name) for topic, name in outputs.items()}
         self.intervals = IntervalStage(self)
         self.merge = MergeStage(self)
         self.stages: tuple[Stage, ...] = (self.intervals, self.merge)
@@ -532,6 +559,12 @@ class AcwWorker:
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.task(self._quiet_library_logs)
         self._state_producer: Any = None
+        self._offsets_consumer: Any = None
+        self._offsets_lock = asyncio.Lock()
+        self._reader: Any = None
+        self._reader_lock = asyncio.Lock()
+        self._reconciling: asyncio.Future[None] | None = None
+        self._last_reconcile = 0.0
 
     async def state_producer(self) -> Any:
         """The producer of checkpoint batches, started on first use."""
@@ -549,6 +582,64 @@ class AcwWorker:
             self._state_producer = producer
         return self._state_producer
 
+    async def _plain_consumer(self, group: bool) -> Any:
+        """A started aiokafka consumer outside Faust's group membership (with its group id for offsets)."""
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=self.settings.app_id if group else None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=STATE_BATCH_BYTES,
+        )
+        await consumer.start()
+        return consumer
+
+    async def committed_offsets(self, tps: list[Any]) -> dict[Any, int]:
+        """The group's committed offset of each partition that has one, asked without joining the group."""
+        from aiokafka import TopicPartition
+
+        async with self._offsets_lock:
+            if self._offsets_consumer is None:
+                self._offsets_consumer = await self._plain_consumer(group=True)
+            out = {}
+            for tp in tps:
+                offset = await self._offsets_consumer.committed(TopicPartition(tp.topic, tp.partition))
+                if offset is not None and offset >= 0:
+                    out[tp] = int(offset)
+            return out
+
+    async def earliest_offset(self, tp: Any) -> int:
+        """The partition's log start (Faust's own consumer would answer its committed offset)."""
+        from aiokafka import TopicPartition
+
+        ktp = TopicPartition(tp.topic, tp.partition)
+        async with self._offsets_lock:
+            if self._offsets_consumer is None:
+                self._offsets_consumer = await self._plain_consumer(group=True)
+            return int((await self._offsets_consumer.beginning_offsets([ktp]))[ktp])
+
+    async def read_range(self, tp: Any, start: int, stop: int) -> AsyncIterator[Any]:
+        """Records [start, stop) of one partition, read with a plain consumer, one reader at a time."""
+        from aiokafka import TopicPartition
+
+        ktp = TopicPartition(tp.topic, tp.partition)
+        async with self._reader_lock:
+            if self._reader is None:
+                self._reader = await self._plain_consumer(group=False)
+            reader = self._reader
+            reader.assign([ktp])
+            reader.seek(ktp, start)
+            while await reader.position(ktp) < stop:
+                batch = await reader.getmany(ktp, timeout_ms=1000, max_records=5000)
+                records = batch.get(ktp, [])
+                for record in records:
+                    if record.offset >= stop:
+                        return
+                    yield record
+                if not records and await reader.position(ktp) >= (await reader.end_offsets([ktp]))[ktp]:
+                    return  # the log ends before `stop` (a compacted or trimmed range)
+
     async def _quiet_library_logs(self) -> None:
         """Faust, mode and aiokafka log per message at DEBUG/INFO; keep them at WARNING unless asked for more."""
         level = logging.getLevelName(self.settings.log_level.upper())
@@ -559,6 +650,7 @@ class AcwWorker:
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         """Hand a record to the producer; delivery is awaited by the next checkpoint's flush."""
         await self.app.producer.send(topic, key, value, None, None, None)
+        self._sent[topic].inc()
 
     async def send_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Alert transitions, keyed by alert_id so an episode's records stay in order."""
@@ -589,17 +681,68 @@ class AcwWorker:
         for stage in self.stages:
             stage.on_assigned(assigned)
 
+    async def _reconcile(self) -> None:
+        try:
+            for stage in self.stages:
+                await stage.reconcile()
+        except Exception:
+            log.exception("reconciling committed offsets failed; trying again later")
+        finally:
+            self._reconciling = None
+
     async def _tick(self) -> None:
         """Every second: checkpoint what is due even without new records, and advance idle partitions."""
         try:
             for stage in self.stages:
                 if stage.checkpoint_due():
                     stage.start_checkpoint()
+            now = time.monotonic()
+            if self._reconciling is None and now - self._last_reconcile >= RECONCILE_EVERY_SECONDS:
+                self._last_reconcile = now
+                self._reconciling = asyncio.ensure_future(self._reconcile())
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
-            self.metrics.open_intervals.set(sum(len(rt.core.open) for rt in self.intervals.runtimes.values()))
+            self._update_gauges()
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")
+
+    def _update_gauges(self) -> None:
+        """Gauges read from the owned partitions' cores: who is in ACW, what fires, how far behind we are."""
+        m = self.metrics
+        app = self.app
+        m.recovering.set(1 if app.rebalancing or not app.flow_control.is_active() else 0)
+        views = [rt.core.live() for rt in self.intervals.owned_runtimes()]
+        m.open_intervals.set(sum(v.open_intervals for v in views))
+        m.agents_in_acw.set(sum(v.agents_in_acw for v in views))
+        m.oldest_open.set(max((v.oldest_open_ms or 0 for v in views), default=0) / 1000)
+        firing: dict[str, int] = {}
+        for counts in [v.firing for v in views] + [rt.core.firing() for rt in self.merge.owned_runtimes()]:
+            for rule, n in counts.items():
+                firing[rule] = firing.get(rule, 0) + n
+        for rule in self.aggregation.rules:
+            m.alerts_firing.labels(rule.name, rule.severity).set(firing.get(rule.name, 0))
+        if m.agent_in_acw is not None:
+            m.agent_in_acw.clear()
+            for rt in self.intervals.owned_runtimes():
+                wm = rt.core.processor.watermark_ms or 0
+                for agent, _, disc in rt.core.open:
+                    m.agent_in_acw.labels(agent).set(max(0, wm - disc) / 1000)
+        for stage in self.stages:
+            for rt in stage.owned_runtimes():
+                for topic in stage.topics:
+                    try:
+                        end = app.consumer.highwater(_tp(topic, rt.partition))
+                    except Exception:  # not assigned to the fetching consumer (yet)
+                        continue
+                    if end is not None:
+                        lag = max(0, end - rt.offsets.get(topic, -1) - 1)
+                        m.consumer_lag.labels(topic, str(rt.partition)).set(lag)
+
+
+def _tp(topic: str, partition: int) -> Any:
+    from faust.types import TP
+
+    return TP(topic, partition)
 
 
 def run_worker(settings: Settings, metrics: Metrics) -> None:
