@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh Debian machine: Java 17 and Maven (apt, if missing),
+# Installs what the project needs on a fresh Debian machine: Java 17, Maven and Prometheus (apt, if missing),
 # a virtualenv in .venv with the pinned packages, and the Kafka broker jars (Maven Central, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+command -v promtool >/dev/null || need_apt+=(prometheus)  # the rule tests and the dashboard test run it
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -49,6 +49,11 @@ class Settings:
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
+    metrics_refresh_seconds: float = 2.0
+    metrics_teams: str = ""
+    metrics_queues: str = ""
+    metrics_label_limit: int = 50
+    metrics_agent_labels: bool = False
     log_level: str = "WARNING"
 
     def __post_init__(self) -> None:
@@ -70,6 +75,10 @@ class Settings:
             raise bad("dedup_window_seconds", "must be at least ACW_ALLOWED_LATENESS_SECONDS")
         if self.store not in ("rocksdb://", "memory://"):
             raise bad("store", f"must be rocksdb:// or memory://, got {self.store!r}")
+        if self.metrics_refresh_seconds <= 0:
+            raise bad("metrics_refresh_seconds", "must be positive")
+        if self.metrics_label_limit < 0:
+            raise bad("metrics_label_limit", "must be zero or positive")
         if not 0 <= self.metrics_port <= 65535:
             raise bad("metrics_port", "must be a port number (0 disables the endpoint)")
         try:
@@ -117,18 +126,31 @@ class Settings:
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, raw in environ.items():
-            if not key.startswith("ACW_") or key in (
-                "ACW_SCHEMAS_DIR",
-                "ACW_CACHE_DIR",
-                "ACW_BROKER_START_TIMEOUT",
+            if (
+                not key.startswith("ACW_")
+                or key.startswith(("ACW_DEMO_", "ACW_TEST_"))
+                or key
+                in (
+                    "ACW_SCHEMAS_DIR",
+                    "ACW_CACHE_DIR",
+                    "ACW_BROKER_START_TIMEOUT",
+                )
             ):
-                continue
+                continue  # read by scripts, tests and the schema loader, not by the program
             name = key[4:].lower()
             if name not in known:
                 raise ConfigError(f"{key}: unknown setting")
             values[name] = _convert(key, raw, _CONVERTERS.get(str(known[name].type), str))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def metric_labels(self) -> tuple[frozenset[str], frozenset[str], int]:
+        """Known teams, known queues, and how many other values a label takes before folding into `other`."""
+
+        def names(raw: str) -> frozenset[str]:
+            return frozenset(x.strip() for x in raw.split(",") if x.strip())
+
+        return names(self.metrics_teams), names(self.metrics_queues), self.metrics_label_limit
 
     def rules(self) -> RulesConfig:
         """The core's rule knobs in milliseconds."""
@@ -147,7 +169,15 @@ class Settings:
         )
 
 
-_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes", "on")
+
+
+_bool.__name__ = "boolean (true/false)"
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _bool}
 
 
 def _convert(key: str, raw: str, conv: Callable[[str], Any]) -> Any:
