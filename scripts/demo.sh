@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The run command: a local Kafka broker, the topics, the worker, generated call traffic, and a live
-# view of the ACW intervals as the worker publishes them. Ctrl-C stops everything it started.
+# The run command: a local Kafka broker, the topics, the worker, a simulated contact center sending
+# call events, and a live terminal view (agents in ACW now, team averages against the benchmark,
+# latest alerts, events/s). Metrics are served meanwhile. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,20 +11,23 @@ mkdir -p "$run"
 export ACW_BOOTSTRAP_SERVERS
 ACW_BOOTSTRAP_SERVERS=$(deploy/kafka/broker.sh start --dir "$run/kafka" --port "${ACW_DEMO_KAFKA_PORT:-0}")
 export ACW_DATA_DIR="$run/worker" ACW_METRICS_PORT="${ACW_METRICS_PORT:-9108}"
-worker_pid=""
+export ACW_APP_ID="acw-demo-$(date +%s)" ACW_INPUT_TOPIC="call-events-$(date +%s)"  # a fresh run each time
+worker_pid="" sim_pid=""
 cleanup() {
   trap - EXIT INT TERM
-  [ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
+  for pid in $sim_pid $worker_pid; do kill "$pid" 2>/dev/null || true; done
+  for pid in $sim_pid $worker_pid; do wait "$pid" 2>/dev/null || true; done
   deploy/kafka/broker.sh stop --dir "$run/kafka"
 }
 trap cleanup EXIT INT TERM
 acw=.venv/bin/acw
-$acw topics create
+$acw topics create > /dev/null
 $acw worker > "$run/worker.log" 2>&1 &
 worker_pid=$!
-start_ms=$(( ($(date +%s) - 4 * 3600) * 1000 ))
-$acw generate --agents "${ACW_DEMO_AGENTS:-200}" --contacts 15 --start-ms "$start_ms" --out "$run/traffic.jsonl"
-$acw produce "$run/traffic.jsonl"
+# ${ACW_DEMO_AGENTS:-300} agents; event time runs ${ACW_DEMO_SPEED:-20}x faster than the clock.
+$acw simulate --agents "${ACW_DEMO_AGENTS:-300}" --duration 8h --speed "${ACW_DEMO_SPEED:-20}" \
+  --preset "${ACW_BENCHMARK:-general}" --topic "$ACW_INPUT_TOPIC" --duplicates 0.01 --reorder-ms 2000 \
+  > "$run/simulator.log" 2>&1 &
+sim_pid=$!
 echo "worker log: $run/worker.log   metrics: http://${ACW_METRICS_HOST:-127.0.0.1}:$ACW_METRICS_PORT/metrics"
-echo "intervals as the worker publishes them (Ctrl-C to stop):"
-$acw watch
+$acw top || true

@@ -63,6 +63,36 @@ def _parser() -> argparse.ArgumentParser:
     gp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     gp.add_argument("--start-ms", type=int, help="first event time, epoch ms (default 2026-01-01)")
 
+    sp = sub.add_parser(
+        "simulate",
+        help="simulate a contact center's call events (to a file or to Kafka)",
+        description="Agents in teams and queues, shifts, breaks, voice and chat, holds, missed offers, "
+        "next-contact transfers and timeouts, with ACW calibrated to an industry preset; faults on demand.",
+    )
+    sp.add_argument("--agents", type=int, default=50, help="number of agents (default 50)")
+    sp.add_argument("--duration", default="8h", help="simulated time, e.g. 90m, 8h, 1d (default 8h)")
+    sp.add_argument("--rate", type=float, default=4.0, help="contacts offered per voice agent per hour (default 4)")
+    sp.add_argument("--preset", default="general", help="general, financial_services, healthcare, technical_support")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sp.add_argument("--start", help="first event time: ISO-8601 or epoch ms (default: now)")
+    sp.add_argument(
+        "--speed", type=float, default=0.0, help="1 = real time, N = N times faster, 0 = as fast as possible"
+    )
+    sink = sp.add_mutually_exclusive_group(required=True)
+    sink.add_argument("--out", type=Path, metavar="FILE", help="write JSON Lines (.jsonl) or an Avro container (.avro)")
+    sink.add_argument("--topic", help="send to this Kafka topic, keyed by agent (format ACW_INPUT_FORMAT)")
+    sp.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="share of events sent twice")
+    sp.add_argument("--reorder-ms", type=int, default=0, metavar="MS", help="shuffle events within this window")
+    sp.add_argument("--late", type=float, default=0.0, metavar="RATE", help="share of events delayed past the lateness")
+    sp.add_argument("--malformed", type=float, default=0.0, metavar="RATE", help="garbage records per event")
+
+    lp = sub.add_parser(
+        "top",
+        help="live terminal view: agents in ACW now, team averages against the benchmark, alerts, events/s",
+        description="Follows the input, aggregates and alerts topics from their start and redraws every second.",
+    )
+    lp.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+
     wp = sub.add_parser("watch", help="print intervals from the intervals topic as they arrive")
     wp.add_argument("--limit", type=int, help="stop after this many")
 
@@ -105,6 +135,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _produce(args, settings)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "simulate":
+        return _simulate(args, settings)
+    if args.command == "top":
+        from streams.live import main_live
+
+        return main_live(settings, args.seconds)
     if args.command == "watch":
         from streams.kafka_io import watch_intervals
 
@@ -117,15 +153,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
         return 0
     if args.command == "worker":
-        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client import CollectorRegistry
 
+        from streams.exposition import serve
         from streams.metrics import Metrics
         from streams.worker import run_worker
 
         registry = CollectorRegistry()
         if settings.metrics_port:
-            start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
-        run_worker(settings, Metrics(registry))
+            serve(registry, settings.metrics_host, settings.metrics_port, settings.metrics_refresh_seconds)
+        teams, queues, limit = settings.metric_labels()
+        run_worker(settings, Metrics(registry, teams, queues, limit, settings.metrics_agent_labels))
         return 0
     raise AssertionError(args.command)
 
@@ -169,6 +207,39 @@ def _generate(args: argparse.Namespace) -> int:
         for event in events:
             f.write(orjson.dumps(event.to_record()) + b"\n")
     print(f"wrote {len(events):,} events of {args.agents} agents to {args.out}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.simulator import Faults, SimulationConfig, parse_duration, parse_start
+    from streams.simulator_io import run_simulation
+
+    try:
+        config = SimulationConfig(
+            agents=args.agents,
+            duration_ms=parse_duration(args.duration),
+            start_ms=parse_start(args.start),
+            preset=args.preset,
+            rate_per_agent_hour=args.rate,
+            seed=args.seed,
+        )
+        faults = Faults(
+            duplicate_rate=args.duplicates,
+            reorder_ms=args.reorder_ms,
+            late_rate=args.late,
+            late_by_ms=round(settings.allowed_lateness_seconds * 1000) + 20_000,
+            malformed_rate=args.malformed,
+        )
+    except ValueError as exc:
+        print(f"acw simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.speed < 0:
+        print("acw simulate: --speed must be >= 0", file=sys.stderr)
+        return 2
+    counts = run_simulation(config, faults, settings, out=args.out, topic=args.topic, speed=args.speed)
+    where = args.out or f"topic {args.topic}"
+    extras = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()) if k != "events") or "no faults"
+    print(f"simulated {counts['events']:,} events of {args.agents} agents ({extras}) -> {where}")
     return 0
 
 

@@ -73,3 +73,27 @@ def test_generate_then_replay_is_deterministic(tmp_path: Path) -> None:
         assert main(["replay", str(tmp_path / f"{run}.jsonl"), "--out", str(tmp_path / run), "--quiet"]) == 0
     assert (tmp_path / "a" / "intervals.jsonl").read_bytes() == (tmp_path / "b" / "intervals.jsonl").read_bytes()
     assert (tmp_path / "a" / "intervals.jsonl").stat().st_size > 0
+
+
+def test_simulate_writes_jsonl_and_avro_that_replay_reads_alike(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    common = ["--agents", "5", "--duration", "1h", "--start", "2026-03-02T08:00:00+00:00", "--seed", "2"]
+    assert main(["simulate", *common, "--out", str(tmp_path / "s.jsonl")]) == 0
+    assert main(["simulate", *common, "--out", str(tmp_path / "s.avro")]) == 0
+    assert "simulated" in capsys.readouterr().out
+    assert main(["replay", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "j"), "--quiet"]) == 0
+    assert main(["replay", str(tmp_path / "s.avro"), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    jsonl, avro = ((tmp_path / d / "intervals.jsonl").read_bytes() for d in ("j", "a"))
+    assert jsonl and jsonl == avro
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--duration", "8"],
+        ["--preset", "retail"],
+        ["--start", "yesterday"],
+        ["--speed", "-1"],
+    ],
+)
+def test_simulate_refuses_bad_options_with_exit_code_2(tmp_path: Path, args: list[str]) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x.jsonl"), *args]) == 2
