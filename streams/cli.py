@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         help="allowed lateness (default ACW_ALLOWED_LATENESS_SECONDS or 5)",
     )
     rp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    rp.add_argument(
+        "--intervals-only", action="store_true", help="skip window aggregates and alerts (faster; empty files)"
+    )
 
     pp = sub.add_parser(
         "produce",
@@ -181,7 +184,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if not args.quiet:
             print(f"  {n:,} events…", file=sys.stderr)
 
-    summary = replay(args.inputs, args.out, settings.rules(), progress, settings.aggregation())
+    summary = replay(
+        args.inputs, args.out, settings.rules(), progress, settings.aggregation(), aggregate=not args.intervals_only
+    )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0
     print(

@@ -10,10 +10,10 @@ from typing import IO, Any
 
 import orjson
 
-from streams.domain.events import InvalidEvent, event_from_record
+from streams.domain.events import CallEvent, InvalidEvent, event_from_record
 from streams.domain.merge import WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
-from streams.domain.processor import Disposition, RulesConfig
+from streams.domain.processor import Disposition, Processor, RulesConfig, Step
 from streams.serialization import event_from_json, iter_avro_container
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
@@ -63,17 +63,41 @@ def _records(path: Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
                 yield number, line
 
 
+class _IntervalsOnly:
+    """The processor alone, shaped like `AcwPipeline`, for replays that want intervals and nothing else."""
+
+    def __init__(self, rules: RulesConfig) -> None:
+        self.processor = Processor(rules)
+
+    def offer(self, event: CallEvent) -> tuple[Step, Output]:
+        step = self.processor.offer(event)
+        return step, Output(intervals=list(step.intervals)) if step.intervals else _EMPTY
+
+    def finish(self) -> Output:
+        return Output(intervals=self.processor.finish())
+
+    def forget_changes(self) -> None:
+        self.processor.forget_changes()
+
+
+_EMPTY = Output()
+
+
 def replay(
     inputs: Iterable[Path],
     out_dir: Path,
     rules: RulesConfig,
     progress: Callable[[int], None] | None = None,
     aggregation: AggregationConfig | None = None,
+    aggregate: bool = True,
 ) -> ReplaySummary:
-    """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary."""
+    """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
+
+    With `aggregate=False` only the processor runs: intervals and dead letters, no windows or alerts.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     aggregation = aggregation or AggregationConfig()
-    pipeline = AcwPipeline(rules, aggregation)
+    pipeline: AcwPipeline | _IntervalsOnly = AcwPipeline(rules, aggregation) if aggregate else _IntervalsOnly(rules)
     merger = WindowMerger(aggregation, sources=1)
     processor = pipeline.processor
     summary = ReplaySummary()

@@ -97,3 +97,14 @@ def test_simulate_writes_jsonl_and_avro_that_replay_reads_alike(tmp_path: Path, 
 )
 def test_simulate_refuses_bad_options_with_exit_code_2(tmp_path: Path, args: list[str]) -> None:
     assert main(["simulate", "--out", str(tmp_path / "x.jsonl"), *args]) == 2
+
+
+def test_replay_intervals_only_gives_the_same_intervals_without_windows(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    assert main(["simulate", "--agents", "5", "--duration", "2h", "--start", "1772438400000", "--out", str(src)]) == 0
+    assert main(["replay", str(src), "--out", str(tmp_path / "all"), "--quiet"]) == 0
+    assert main(["replay", str(src), "--out", str(tmp_path / "only"), "--quiet", "--intervals-only"]) == 0
+    intervals = (tmp_path / "all" / "intervals.jsonl").read_bytes()
+    assert intervals and intervals == (tmp_path / "only" / "intervals.jsonl").read_bytes()
+    assert (tmp_path / "all" / "aggregates.jsonl").read_bytes()
+    assert not (tmp_path / "only" / "aggregates.jsonl").read_bytes()
