@@ -1,6 +1,20 @@
 #!/usr/bin/env bash
-# The benchmark command: replay and worker throughput with same-run baselines -> bench/results/latest.json.
+# The benchmark command.
+#   bench/run.sh [--runs 3]          replay and worker throughput with same-run baselines -> bench/results/latest.json
+#   bench/run.sh peers [--runs 3]    our worker vs the bare-consumer ceiling, a Quix Streams peer and replay on
+#                                    >= 1,000,000 simulated events, latency and peak RSS -> bench/results/peers.json
+#   bench/run.sh memory              replay of a 20,000-agent day, RSS over time -> bench/results/memory.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m bench.bench "$@"
+case "${1:-}" in
+  peers)
+    shift
+    .venv/bin/pip install -q -e '.[bench]'  # the peer's framework, only for this benchmark
+    exec .venv/bin/python -m bench.peers "$@" ;;
+  memory)
+    shift
+    exec .venv/bin/python -m bench.memory "$@" ;;
+  *)
+    exec .venv/bin/python -m bench.bench "$@" ;;
+esac

@@ -1,0 +1,358 @@
+"""Our worker against the Python ceiling, a Quix Streams peer and `acw replay`, on the same simulated topic.
+
+    .venv/bin/python -m bench.peers [--agents 20000] [--duration 2.5h] [--runs 3] [--out bench/results/peers.json]
+
+One run of the simulator (>= 1,000,000 events, JSON, 6 partitions) is loaded once; then, several times each
+with medians: (1) our worker, events/s from the first event consumed to the last interval produced (its
+own /metrics) and peak RSS; (2) a bare aiokafka consumer decoding the same records, no processing (the
+ceiling for Python); (3) the Quix Streams peer (bench/quix_peer.py), events/s and peak RSS; (4) `acw replay`
+of the same file, with and without aggregates. The peer's intervals and 15-minute team windows are checked
+against replay's. Finally the latency from event time to interval emit at a fixed input rate: the
+simulator sends in accelerated real time while the worker runs, and each interval's Kafka timestamp is
+compared with the wall time its end was sent at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.bench import _free_port, _metric
+from bench.memory import _rss_mb
+from streams.kafka_io import create_topics, produce_file
+from streams.replay import replay
+from streams.serialization import event_from_json
+from streams.settings import Settings
+from streams.simulator import Faults, SimulationConfig, parse_duration, simulate, with_faults
+from streams.simulator_io import _Pacer, _to_kafka, run_simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+START_MS = 1_772_438_400_000  # 2026-03-02T08:00:00Z
+
+
+class _PeakRss:
+    """Samples a process's resident memory in a thread until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int) -> None:
+        while not self._stop.is_set():
+            rss = _rss_mb(pid)
+            if rss is not None:
+                self.peak = max(self.peak, rss)
+            time.sleep(0.2)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+async def _read_json(bootstrap: str, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                out.extend(messages)
+                if messages and messages[-1].offset >= end[tp] - 1:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def bare_decoding_rate(bootstrap: str, topic: str, n: int) -> float:
+    """A plain aiokafka consumer reading and decoding every record into a CallEvent, nothing else."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        t = time.perf_counter()
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batch.values():
+                for r in records:
+                    event_from_json(r.value)
+                seen += len(records)
+        return n / (time.perf_counter() - t)
+    finally:
+        await consumer.stop()
+
+
+def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
+    run = uuid.uuid4().hex[:8]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
+    env.update(
+        {
+            "ACW_BOOTSTRAP_SERVERS": bootstrap,
+            "ACW_INPUT_TOPIC": topic,
+            "ACW_INPUT_FORMAT": "json",
+            "ACW_APP_ID": f"peers-{run}",
+            "ACW_INTERVALS_TOPIC": f"peers-intervals-{run}",
+            "ACW_AGGREGATES_TOPIC": f"peers-aggregates-{run}",
+            "ACW_ALERTS_TOPIC": f"peers-alerts-{run}",
+            "ACW_PANES_TOPIC": f"peers-panes-{run}",
+            "ACW_REKEY_TOPIC": f"peers-rekey-{run}",
+            "ACW_DEAD_LETTER_TOPIC": f"peers-dead-{run}",
+            "ACW_METRICS_PORT": str(port),
+            "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-peers-"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env, port
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+
+
+def run_worker(bootstrap: str, topic: str, n: int, expected_intervals: int) -> dict[str, float]:
+    env, port = _worker_env(bootstrap, topic)
+    env["ACW_IDLE_ADVANCE_AFTER_SECONDS"] = "0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    rss = _PeakRss(proc.pid)
+    try:
+        deadline = time.monotonic() + 1800
+        t0 = None
+        while time.monotonic() < deadline:
+            if t0 is None and _metric(port, "acw_events_consumed_total") > 0:
+                t0 = time.monotonic()
+            if t0 is not None and _metric(port, "acw_intervals_total") >= expected_intervals:
+                return {"events_per_s": n / (time.monotonic() - t0), "peak_rss_mb": rss.stop()}
+            time.sleep(0.05)
+        raise RuntimeError("the worker did not emit every interval in time")
+    finally:
+        rss.stop()
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def run_quix(bootstrap: str, topic: str, tmp: Path) -> dict[str, Any]:
+    prefix = f"quix-{uuid.uuid4().hex[:8]}"
+    result = tmp / f"{prefix}.json"
+    cmd = [sys.executable, "-m", "bench.quix_peer", "--bootstrap", bootstrap, "--input", topic, "--prefix", prefix]
+    cmd += ["--state-dir", str(tmp / prefix), "--result", str(result)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    rss = _PeakRss(proc.pid)
+    proc.wait(timeout=3600)
+    peak = rss.stop()
+    seen = orjson.loads(result.read_bytes())
+    return {
+        "events_per_s": seen["events"] / (seen["last"] - seen["first"]),
+        "events": seen["events"],
+        "peak_rss_mb": peak,
+        "prefix": prefix,
+    }
+
+
+def check_quix_outputs(bootstrap: str, prefix: str, replay_dir: Path) -> dict[str, Any]:
+    """The peer's intervals and 15-minute team windows against replay's (windows both have)."""
+    expected = {
+        r["interval_id"]: r for r in map(orjson.loads, (replay_dir / "intervals.jsonl").read_bytes().splitlines())
+    }
+    got = {}
+    for m in asyncio.run(_read_json(bootstrap, f"{prefix}-intervals")):
+        r = orjson.loads(m.value)
+        got[r["interval_id"]] = r
+    same = sum(1 for k, r in got.items() if expected.get(k) == r)
+    finals = {}
+    for r in map(orjson.loads, (replay_dir / "aggregates.jsonl").read_bytes().splitlines()):
+        if r["scope"] == "TEAM" and r["window_size_seconds"] == 900:
+            finals[(r["key"], r["window_start"])] = (r["contacts"], round(r["acw_sum_seconds"], 3))
+    windows = {}
+    for m in asyncio.run(_read_json(bootstrap, f"{prefix}-team-15m")):
+        r = orjson.loads(m.value)
+        windows[(m.key.decode(), r["start"])] = (r["value"]["contacts"], round(r["value"]["acw_sum_seconds"], 3))
+    common = windows.keys() & finals.keys()
+    return {
+        "intervals_expected": len(expected),
+        "intervals_peer": len(got),
+        "intervals_identical": same,
+        "team_windows_expected": len(finals),
+        "team_windows_peer": len(windows),
+        "team_windows_compared": len(common),
+        "team_windows_equal": sum(1 for k in common if windows[k] == finals[k]),
+        # Quix's windows close on the stream time of each repartition-topic partition, which several source
+        # partitions feed at their own pace: what arrives behind it is dropped as late.
+        "team_window_contacts_expected": sum(finals[k][0] for k in common),
+        "team_window_contacts_peer": sum(windows[k][0] for k in common),
+    }
+
+
+def latency_run(bootstrap: str, agents: int, speed: float, seconds: float) -> dict[str, Any]:
+    """p50/p99 of (interval Kafka timestamp - wall time its end was sent at) at a fixed input rate."""
+    topic = f"peers-live-{uuid.uuid4().hex[:8]}"
+    env, port = _worker_env(bootstrap, topic)
+    settings = Settings.from_env(env)
+    asyncio.run(create_topics(settings))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _metric(port, "faust_total_rebalances") < 1:
+            time.sleep(0.5)  # polling for the worker to join its group, so traffic is not a backlog
+        while time.monotonic() < deadline and _metric(port, "acw_table_recovery_in_progress") > 0:
+            time.sleep(0.5)
+        start_ms = int(time.time() * 1000)
+        config = SimulationConfig(agents=agents, duration_ms=round(seconds * speed * 1000), start_ms=start_ms, seed=9)
+        pacer = _Pacer(speed)
+        pacer.origin = (time.monotonic(), start_ms)
+        wall0 = time.time()
+        items = with_faults(simulate(config), Faults(), config.seed)
+        counts = asyncio.run(_to_kafka(items, topic, settings, pacer))
+        settled, last = time.monotonic(), -1.0
+        while time.monotonic() - settled < 3 and time.monotonic() < deadline + 600:
+            emitted = _metric(port, "acw_intervals_total")
+            if emitted != last:
+                settled, last = time.monotonic(), emitted
+            time.sleep(0.2)
+        records = asyncio.run(_read_json(bootstrap, settings.intervals_topic))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    from streams.serialization import codec
+
+    decode = codec("acw_interval").decode
+    lags = sorted(
+        m.timestamp / 1000 - (wall0 + (decode(m.value)["ended_at"] - start_ms) / 1000 / speed) for m in records
+    )
+    return {
+        "input_events_per_s": counts["events"] / seconds,
+        "speed": speed,
+        "intervals": len(lags),
+        "latency_p50_s": lags[len(lags) // 2] if lags else None,
+        "latency_p99_s": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else None,
+    }
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _timed(fn: Callable[[], Any], n: int) -> float:
+    t = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=20_000)
+    parser.add_argument("--duration", default="2.5h")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "peers.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = tmp / "sim.jsonl"
+        config = SimulationConfig(agents=args.agents, duration_ms=parse_duration(args.duration), start_ms=START_MS)
+        n = run_simulation(config, Faults(), Settings(), out=path)["events"]
+        print(f"simulated {n:,} events of {args.agents:,} agents", flush=True)
+        rules, aggregation = Settings().rules(), Settings().aggregation()
+        replay_full = [
+            _timed(lambda: replay([path], tmp / "replay", rules, None, aggregation), n) for _ in range(args.runs)
+        ]
+        replay_only = [
+            _timed(lambda: replay([path], tmp / "replay-only", rules, None, aggregation, aggregate=False), n)
+            for _ in range(args.runs)
+        ]
+        expected_intervals = len((tmp / "replay" / "intervals.jsonl").read_bytes().splitlines())
+        print(
+            f"replay: {statistics.median(replay_only):,.0f}/s intervals only, "
+            f"{statistics.median(replay_full):,.0f}/s with aggregates",
+            flush=True,
+        )
+        broker = tmp / "kafka"
+        out = subprocess.run(
+            [str(ROOT / "deploy/kafka/broker.sh"), "start", "--port", "0", "--dir", str(broker)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        bootstrap = out.stdout.strip().splitlines()[-1]
+        try:
+            topic = "peers-input"
+            settings = Settings(bootstrap_servers=bootstrap, input_topic=topic, input_format="json")
+            asyncio.run(create_topics(settings))
+            asyncio.run(produce_file(path, topic, bootstrap, "json"))
+            bare, ours, quix = [], [], []
+            for i in range(args.runs):
+                bare.append(asyncio.run(bare_decoding_rate(bootstrap, topic, n)))
+                ours.append(run_worker(bootstrap, topic, n, expected_intervals))
+                quix.append(run_quix(bootstrap, topic, tmp))
+                print(
+                    f"run {i + 1}: bare {bare[-1]:,.0f}/s, ours {ours[-1]['events_per_s']:,.0f}/s "
+                    f"({ours[-1]['peak_rss_mb']:.0f} MB), quix {quix[-1]['events_per_s']:,.0f}/s "
+                    f"({quix[-1]['peak_rss_mb']:.0f} MB)",
+                    flush=True,
+                )
+            check = check_quix_outputs(bootstrap, quix[-1]["prefix"], tmp / "replay")
+            latency = latency_run(bootstrap, agents=2000, speed=30, seconds=60)
+        finally:
+            subprocess.run([str(ROOT / "deploy/kafka/broker.sh"), "stop", "--dir", str(broker)], check=False)
+    result = {
+        "command": " ".join(["python -m bench.peers", *sys.argv[1:]]),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "events": n,
+        "agents": args.agents,
+        "runs": args.runs,
+        "ours_events_per_s": _median(ours, "events_per_s"),
+        "ours_peak_rss_mb": _median(ours, "peak_rss_mb"),
+        "bare_consumer_decoding_events_per_s": statistics.median(bare),
+        "quix_events_per_s": _median(quix, "events_per_s"),
+        "quix_peak_rss_mb": _median(quix, "peak_rss_mb"),
+        "replay_events_per_s": statistics.median(replay_only),
+        "replay_with_aggregates_events_per_s": statistics.median(replay_full),
+        "quix_output_check": check,
+        "latency": latency,
+        "all_runs": {"ours": ours, "quix": quix, "bare": bare, "replay": replay_only, "replay_full": replay_full},
+    }
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
