@@ -185,7 +185,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {n:,} events…", file=sys.stderr)
 
     summary = replay(
-        args.inputs, args.out, settings.rules(), progress, settings.aggregation(), aggregate=not args.intervals_only
+        args.inputs,
+        args.out,
+        settings.rules(),
+        progress,
+        settings.aggregation(),
+        aggregate=not args.intervals_only,
+        max_future_ms=round(settings.max_future_seconds * 1000),
     )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.domain.events import InvalidEvent, event_from_record
 from streams.replay import _records
-from streams.serialization import InputFormat, encode_call_event, event_from_json
+from streams.serialization import InputFormat, check_not_in_future, encode_call_event, event_from_json
 from streams.settings import Settings
 
 DAY_MS = 86_400_000
@@ -75,8 +76,9 @@ async def produce_file(
     bootstrap_servers: str,
     fmt: InputFormat,
     progress: Callable[[int], None] | None = None,
+    max_future_ms: int = 86_400_000,
 ) -> ProduceSummary:
-    """Send a file's events keyed by agent; lines that are not valid events are sent raw, unkeyed."""
+    """Send a file's events keyed by agent; records the worker would reject are sent raw, unkeyed."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
@@ -87,10 +89,12 @@ async def produce_file(
     await producer.start()
     summary = ProduceSummary()
     pending: list[asyncio.Future[object]] = []
+    now_ms = int(time.time() * 1000)
     try:
         for _, item in _records(path):
             try:
                 event = event_from_json(item) if isinstance(item, bytes) else event_from_record(item)
+                check_not_in_future(event, now_ms, max_future_ms)
             except InvalidEvent:
                 raw = item if isinstance(item, bytes) else repr(item).encode()
                 pending.append(await producer.send(topic, raw.rstrip(b"\n")))

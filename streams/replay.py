@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from streams.domain.events import CallEvent, InvalidEvent, event_from_record
 from streams.domain.merge import WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
 from streams.domain.processor import Disposition, Processor, RulesConfig, Step
-from streams.serialization import event_from_json, iter_avro_container
+from streams.serialization import check_not_in_future, event_from_json, iter_avro_container
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
 
@@ -90,6 +91,7 @@ def replay(
     progress: Callable[[int], None] | None = None,
     aggregation: AggregationConfig | None = None,
     aggregate: bool = True,
+    max_future_ms: int = 86_400_000,
 ) -> ReplaySummary:
     """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
 
@@ -104,6 +106,8 @@ def replay(
     offer = pipeline.offer
     late = Disposition.LATE
     events = 0
+    now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
+    future_limit = now_ms + max_future_ms
     with (
         open(out_dir / "intervals.jsonl", "wb") as intervals_out,
         open(out_dir / "aggregates.jsonl", "wb") as aggregates_out,
@@ -121,6 +125,8 @@ def replay(
                         progress(events)
                 try:
                     event = event_from_json(item) if type(item) is bytes else event_from_record(item)
+                    if event.occurred_at_ms > future_limit:
+                        check_not_in_future(event, now_ms, max_future_ms)
                 except InvalidEvent as exc:
                     summary.rejected[exc.reason] += 1
                     _dead_letter(dead_out, path, number, exc.reason, exc.detail)

@@ -70,8 +70,11 @@ def codec(name: str) -> AvroCodec:
     return AvroCodec(name)
 
 
-def decode_call_event(data: bytes | None, fmt: InputFormat) -> CallEvent:
-    """A validated CallEvent from a Kafka message value; raises InvalidEvent with a reason."""
+def decode_call_event(data: bytes | None, fmt: InputFormat, schema_ids: frozenset[int] = frozenset()) -> CallEvent:
+    """A validated CallEvent from a Kafka message value; raises InvalidEvent with a reason.
+
+    A Confluent-framed Avro message must carry one of `schema_ids` when that set is not empty.
+    """
     if not data:
         raise InvalidEvent("empty", "the message has no value")
     if fmt == "json":
@@ -79,12 +82,27 @@ def decode_call_event(data: bytes | None, fmt: InputFormat) -> CallEvent:
     if data[0] == CONFLUENT_MAGIC:
         if len(data) < 6:
             raise InvalidEvent("unparseable", "Confluent-framed message shorter than its header")
+        schema_id = int.from_bytes(data[1:5], "big")
+        if schema_ids and schema_id not in schema_ids:
+            raise InvalidEvent(
+                "unknown_schema_id", f"Confluent schema id {schema_id} is not one of {sorted(schema_ids)}"
+            )
         data = data[5:]
     try:
         record = codec("call_event").decode(data)
     except Exception as exc:
         raise InvalidEvent("unparseable", f"not a CallEvent in Avro binary: {type(exc).__name__}: {exc}") from None
     return event_from_record(record)
+
+
+def check_not_in_future(event: CallEvent, now_ms: int, max_ahead_ms: int) -> CallEvent:
+    """Reject an event stamped further ahead of the wall clock than allowed: it would drag stream time along."""
+    if event.occurred_at_ms > now_ms + max_ahead_ms:
+        raise InvalidEvent(
+            "timestamp_in_future",
+            f"occurred_at {event.occurred_at_ms} is more than {max_ahead_ms // 1000}s ahead of the clock ({now_ms})",
+        )
+    return event
 
 
 def event_from_json(data: bytes | str) -> CallEvent:

@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 import yaml
 
+from streams.domain.aggregates import Scope
 from streams.domain.alerts import BENCHMARKS, RuleError, load_rules
 from streams.domain.pipeline import AggregationConfig
 from streams.domain.processor import RulesConfig
@@ -39,7 +40,10 @@ class Settings:
     allowed_lateness_seconds: float = 5.0
     dedup_window_seconds: float = 3600.0
     idle_advance_after_seconds: float = 10.0
+    max_future_seconds: float = 86400.0
+    confluent_schema_ids: str = ""
     windows: str = "15m,1h/5m"
+    scopes: str = "AGENT,TEAM,QUEUE,CENTER"
     window_grace_seconds: float = 60.0
     benchmark: str = "general"
     alert_rules: str = ""
@@ -68,6 +72,13 @@ class Settings:
         for name in ("max_acw_seconds", "dedup_window_seconds", "checkpoint_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")
+        try:
+            object.__setattr__(self, "_schema_ids", _schema_ids(self.confluent_schema_ids))
+        except ValueError:
+            why = f"must be comma-separated integers, got {self.confluent_schema_ids!r}"
+            raise bad("confluent_schema_ids", why) from None
+        if self.max_future_seconds <= 0:
+            raise bad("max_future_seconds", "must be positive")
         for name in ("allowed_lateness_seconds", "idle_advance_after_seconds"):
             if getattr(self, name) < 0:
                 raise bad(name, "must be zero or positive")
@@ -90,7 +101,16 @@ class Settings:
         if self.benchmark not in BENCHMARKS:
             raise bad("benchmark", f"must be one of {', '.join(BENCHMARKS)}, got {self.benchmark!r}")
         try:
-            object.__setattr__(self, "_alert_rules", load_rules(self._rules_document(), self.benchmark, specs))
+            scopes = frozenset(Scope(x.strip().upper()) for x in self.scopes.split(",") if x.strip())
+        except ValueError:
+            why = f"must be a comma-separated subset of AGENT,TEAM,QUEUE,CENTER, got {self.scopes!r}"
+            raise bad("scopes", why) from None
+        if not scopes:
+            raise bad("scopes", "must name at least one scope")
+        object.__setattr__(self, "_scopes", scopes)
+        try:
+            rules = load_rules(self._rules_document(), self.benchmark, specs, scopes)
+            object.__setattr__(self, "_alert_rules", rules)
         except RuleError as exc:
             raise bad("alert_rules", f"{self.alert_rules}: {exc}") from None
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -144,6 +164,10 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def schema_ids(self) -> frozenset[int]:
+        """Confluent schema ids accepted on the input (empty: any)."""
+        return self._schema_ids  # type: ignore[attr-defined,no-any-return]
+
     def metric_labels(self) -> tuple[frozenset[str], frozenset[str], int]:
         """Known teams, known queues, and how many other values a label takes before folding into `other`."""
 
@@ -166,7 +190,12 @@ class Settings:
             windows=parse_windows(self.windows),
             grace_ms=round(self.window_grace_seconds * 1000),
             rules=self._alert_rules,  # type: ignore[attr-defined]
+            scopes=self._scopes,  # type: ignore[attr-defined]
         )
+
+
+def _schema_ids(raw: str) -> frozenset[int]:
+    return frozenset(int(x) for x in raw.split(",") if x.strip())
 
 
 def _bool(raw: str) -> bool:

@@ -25,7 +25,7 @@ from streams.domain.merge import MergeOutput, WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
 from streams.domain.processor import Disposition, RulesConfig
 from streams.metrics import Metrics
-from streams.serialization import codec, decode_call_event
+from streams.serialization import check_not_in_future, codec, decode_call_event
 from streams.settings import Settings
 
 log = logging.getLogger("acw.worker")
@@ -369,6 +369,8 @@ class IntervalStage(Stage):
         super().__init__(worker, (s.input_topic, s.rekey_topic))
         self._consumed = {t: self.metrics.events_consumed.labels(t.name) for t in EventType}
         self._applied = self.metrics.applied
+        self._schema_ids = s.schema_ids()
+        self._max_future_ms = round(s.max_future_seconds * 1000)
         self._encode_interval = codec("acw_interval").encode
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
@@ -380,7 +382,8 @@ class IntervalStage(Stage):
         if not self.is_new(rt, message):
             return
         try:
-            call = decode_call_event(event.value, self.settings.input_format)
+            call = decode_call_event(event.value, self.settings.input_format, self._schema_ids)
+            check_not_in_future(call, int(time.time() * 1000), self._max_future_ms)
         except InvalidEvent as exc:
             self.metrics.events_consumed.labels("invalid").inc()
             await self.worker.dead_letter(message, exc.reason, exc.detail)

@@ -118,6 +118,14 @@ GARBAGE_LINES = [
     b'{"event_id": "g6", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600, "agent_id": "x"}',
     b"[1, 2, 3]",
     b"\x00\x9f\xff\xfe binary noise \x01\x02",
+    b'{"event_id": "g9", "event_type": "AGENT_AVAILABLE", "occurred_at": 3786912000000, "agent_id": "x"}',
+    b'{"event_id": "g10", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600000, "agent_id": ""}',
+    b'{"event_id": "g11", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600000, "agent_id": "'
+    + b"x" * 100_000
+    + b'"}',
+    b'{"event_id": "g12", "event_type": "AGENT_AVAILABLE", "occurred_at": 1767225600000, "agent_id": "\xff\xfe"}',
+    b'{"event_id": "g13", "event_type": "CONTACT_OFFERED", "occurred_at": 1767225600000, "agent_id": "x", '
+    b'"contact_id": "c", "channel": "FAX"}',
 ]
 GARBAGE_REASONS = sorted(
     [
@@ -129,6 +137,11 @@ GARBAGE_REASONS = sorted(
         "timestamp_out_of_range",
         "not_an_object",
         "unparseable",
+        "timestamp_in_future",
+        "missing_field",
+        "field_too_long",
+        "unparseable",
+        "unknown_enum",
     ]
 )
 

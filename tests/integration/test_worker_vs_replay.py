@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import socket
+import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,8 @@ from tests.integration.kafka_helpers import read_records, wait_for
 
 pytestmark = pytest.mark.integration
 
-SHAPE = TrafficShape(agents=500, contacts_per_agent=20)  # ~52,000 events
+# ~52,000 events over a day of event time (logins spread over 18 hours), weeks before any test run.
+SHAPE = TrafficShape(agents=500, contacts_per_agent=20, stagger_ms=18 * 3_600_000)
 
 
 def _settings(env: dict[str, str]) -> Settings:
@@ -125,6 +129,8 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
     worker_env["ACW_INPUT_FORMAT"] = "json"  # so each garbage line keeps the reason replay gives it
+    port = _free_port()
+    worker_env["ACW_METRICS_PORT"] = str(port)
     settings, _, expected = _prepare(worker_env, tmp_path)
     workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
     _assert_equal(_wait_for_outputs(settings, expected), expected)
@@ -138,6 +144,28 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
     replay_dead = [orjson.loads(x) for x in (tmp_path / "replay" / "dead-letter.jsonl").read_bytes().splitlines()]
     assert sorted(d["reason"] for d in replay_dead) == GARBAGE_REASONS
     assert all(d["value"] and d["source_offset"] >= 0 for d in dead)
+    counted = wait_for(lambda: _dead_letter_metrics(port), 30, "dead letters counted in /metrics")
+    assert counted == Counter(GARBAGE_REASONS)
+
+
+def _dead_letter_metrics(port: int) -> Counter[str] | None:
+    """acw_dead_letters_total by reason from a worker's /metrics (None until every dead letter is counted)."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return None
+    counts: Counter[str] = Counter()
+    for line in body.splitlines():
+        if line.startswith("acw_dead_letters_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = int(float(line.rsplit(" ", 1)[1]))
+    return counts if sum(counts.values()) >= len(GARBAGE_REASONS) else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("kinds", [pytest.param(1, id="intervals"), pytest.param(3, id="aggregates-and-alerts")])
