@@ -43,6 +43,7 @@ from streams.simulator_io import _Pacer, _to_kafka, run_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 START_MS = 1_772_438_400_000  # 2026-03-02T08:00:00Z
+SAME_JOB = {"windows": "15m", "scopes": "TEAM"}
 
 
 class _PeakRss:
@@ -130,6 +131,10 @@ def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
             "ACW_REKEY_TOPIC": f"peers-rekey-{run}",
             "ACW_DEAD_LETTER_TOPIC": f"peers-dead-{run}",
             "ACW_METRICS_PORT": str(port),
+            # The peer's job: intervals and a 15-minute window per team (the default also keeps hourly hopping
+            # windows for agents, queues and the center, several times the output).
+            "ACW_WINDOWS": SAME_JOB["windows"],
+            "ACW_SCOPES": SAME_JOB["scopes"],
             "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-peers-"),
             "PYTHONPATH": str(ROOT),
         }
@@ -288,7 +293,8 @@ def main() -> int:
         config = SimulationConfig(agents=args.agents, duration_ms=parse_duration(args.duration), start_ms=START_MS)
         n = run_simulation(config, Faults(), Settings(), out=path)["events"]
         print(f"simulated {n:,} events of {args.agents:,} agents", flush=True)
-        rules, aggregation = Settings().rules(), Settings().aggregation()
+        same_job = Settings(windows=SAME_JOB["windows"], scopes=SAME_JOB["scopes"])
+        rules, aggregation = same_job.rules(), same_job.aggregation()
         replay_full = [
             _timed(lambda: replay([path], tmp / "replay", rules, None, aggregation), n) for _ in range(args.runs)
         ]
@@ -336,6 +342,7 @@ def main() -> int:
         "events": n,
         "agents": args.agents,
         "runs": args.runs,
+        "job": {"ACW_WINDOWS": SAME_JOB["windows"], "ACW_SCOPES": SAME_JOB["scopes"]},
         "ours_events_per_s": _median(ours, "events_per_s"),
         "ours_peak_rss_mb": _median(ours, "peak_rss_mb"),
         "bare_consumer_decoding_events_per_s": statistics.median(bare),

@@ -69,10 +69,17 @@ def preset_rules(benchmark: str, window: WindowSpec) -> list[AlertRule]:
 
 
 def load_rules(
-    document: dict[str, Any] | None, benchmark: str, windows: tuple[WindowSpec, ...]
+    document: dict[str, Any] | None,
+    benchmark: str,
+    windows: tuple[WindowSpec, ...],
+    scopes: frozenset[Scope] = frozenset(Scope),
 ) -> tuple[AlertRule, ...]:
-    """The preset rules of `benchmark`, overridden, added to or disabled (`enabled: false`) by name from a document."""
-    rules = {r.name: r for r in preset_rules(benchmark, windows[-1])}
+    """The preset rules of `benchmark`, overridden, added to or disabled (`enabled: false`) by name from a document.
+
+    Window presets on scopes that are not aggregated are left out; a rules-file rule on one is an error.
+    """
+    presets = preset_rules(benchmark, windows[-1])
+    rules = {r.name: r for r in presets if r.kind not in WINDOW_KINDS or r.scope in scopes}
     if document is None:
         return tuple(rules.values())
     if not isinstance(document, dict) or not isinstance(document.get("rules", []), list):
@@ -86,7 +93,11 @@ def load_rules(
         if raw.get("enabled", True) is False:
             rules.pop(name, None)
             continue
-        rules[name] = _parse_rule(name, raw, rules.get(name), windows)
+        base = rules.get(name) or next((r for r in presets if r.name == name), None)
+        rule = _parse_rule(name, raw, base, windows)
+        if rule.kind in WINDOW_KINDS and rule.scope not in scopes:
+            raise RuleError(f"rule {name!r}: {rule.scope.value} windows are not aggregated (ACW_SCOPES)")
+        rules[name] = rule
     return tuple(rules.values())
 
 

@@ -32,12 +32,18 @@ class AggregationConfig:
     windows: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
     grace_ms: int = 60_000
     rules: tuple[AlertRule, ...] = ()
+    scopes: frozenset[Scope] = frozenset(Scope)
 
     def __post_init__(self) -> None:
         if not self.windows:
             raise ValueError("at least one window is needed")
         if self.grace_ms < 0:
             raise ValueError("grace_ms must be >= 0")
+        if not self.scopes:
+            raise ValueError("at least one scope is needed")
+        for rule in self.rules:
+            if rule.kind in (RuleKind.AVG_OVER, RuleKind.PCT_OVER) and rule.scope not in self.scopes:
+                raise ValueError(f"rule {rule.name!r} watches {rule.scope.value} windows, which are not aggregated")
 
         # The slice every window is made of (the greatest common divisor of the hops), and the longest window.
         object.__setattr__(self, "pane_ms", math.gcd(*(w.hop_ms for w in self.windows)))
@@ -89,6 +95,7 @@ class AcwPipeline:
         self.open: dict[tuple[str, str, int], tuple[str | None, str | None]] = {}
         self.horizon_ms: int | None = None
         self.closed_through_ms: int | None = None
+        self._scopes = config.scopes
         self._open_rules = [r for r in config.rules if r.kind is RuleKind.OPEN_OVER]
         self._interval_rules = [r for r in config.rules if r.kind is RuleKind.INTERVAL_OVER]
         self._open_heap: list[tuple[int, int, str, str, int]] = []  # (due, rule index, agent, contact, disc)
@@ -177,6 +184,8 @@ class AcwPipeline:
             out.rejected.append((interval, "late_for_window"))
             return
         for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
+            if scope not in self._scopes:
+                continue
             wk = WindowKey(scope, key, self.config.pane_ms, pane)
             stats = self.panes.get(wk)
             if stats is None:
@@ -225,7 +234,8 @@ class AcwPipeline:
                 if b <= start_ms or a >= end_ms:
                     continue
                 for group in scope_keys(agent_id, team, queue):
-                    groups.setdefault(group, []).append((a, b))
+                    if group[0] in self._scopes:
+                        groups.setdefault(group, []).append((a, b))
             for (scope, key), group_spans in groups.items():
                 lo = max(start_ms, self._pane_floor(min(a for a, _ in group_spans)))
                 hi = min(end_ms, max(b for _, b in group_spans))

@@ -49,3 +49,11 @@ def test_window_and_alert_settings_name_the_bad_variable(tmp_path) -> None:  # t
     rules.write_text("rules:\n  - name: slow-team\n    kind: avg_over\n    scope: TEAM\n    threshold: 300\n")
     names = [r.name for r in Settings.from_env({"ACW_ALERT_RULES": str(rules)}).aggregation().rules]
     assert "slow-team" in names and "team-acw-avg" in names
+
+
+def test_scopes_leave_out_window_presets_they_do_not_aggregate_and_refuse_unknown_scopes() -> None:
+    settings = Settings.from_env({"ACW_SCOPES": "team", "ACW_WINDOWS": "15m"})
+    names = {r.name for r in settings.aggregation().rules}
+    assert "team-acw-avg" in names and "agent-acw-avg" not in names and "agent-stuck-in-acw" in names
+    with pytest.raises(ConfigError, match="ACW_SCOPES"):
+        Settings.from_env({"ACW_SCOPES": "planet"})

@@ -142,3 +142,17 @@ def test_aggregates_equal_a_brute_force_recomputation(seed: int, agents: int, co
     for key, want in expected.items():
         got = results.finals[key]
         assert {k: got[k] for k in want} == want, key
+
+
+def test_only_the_configured_scopes_are_aggregated() -> None:
+    from streams.domain.aggregates import Scope
+
+    config = AggregationConfig(windows=parse_windows("15m"), grace_ms=60_000, scopes=frozenset({Scope.TEAM}))
+    events = [
+        ev(0, "CONTACT_CONNECTED", "c1", team_id="t1", queue_id="q1"),
+        ev(60, "CONTACT_DISCONNECTED", "c1", team_id="t1", queue_id="q1"),
+        ev(120, "WRAPUP_COMPLETED", "c1"),
+    ]
+    results = run(events, RulesConfig(), config)
+    assert {k[0] for k in results.finals} == {"TEAM"}
+    assert sum(r["contacts"] for r in results.finals.values()) == 1
