@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,8 @@ def faust_ceiling_rate(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
     return float(result.read_text())
 
 
-async def bare_consumer_rate(bootstrap: str, topic: str, n: int) -> float:
+async def bare_consumer_rate(bootstrap: str, topic: str, n: int, decode: Callable[[bytes], Any] | None = None) -> float:
+    """A plain aiokafka consumer reading every record (and decoding each with `decode`, if given)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -192,7 +194,11 @@ async def bare_consumer_rate(bootstrap: str, topic: str, n: int) -> float:
         t = time.perf_counter()
         while seen < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            seen += sum(len(v) for v in batch.values())
+            for records in batch.values():
+                if decode is not None:
+                    for r in records:
+                        decode(r.value)
+                seen += len(records)
         return n / (time.perf_counter() - t)
     finally:
         await consumer.stop()

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.bench import _free_port, _metric
+from bench.bench import _free_port, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
 from streams.kafka_io import create_topics, produce_file
 from streams.replay import replay
@@ -88,28 +88,6 @@ async def _read_json(bootstrap: str, topic: str) -> list[Any]:
                 if messages and messages[-1].offset >= end[tp] - 1:
                     remaining.discard(tp)
         return out
-    finally:
-        await consumer.stop()
-
-
-async def bare_decoding_rate(bootstrap: str, topic: str, n: int) -> float:
-    """A plain aiokafka consumer reading and decoding every record into a CallEvent, nothing else."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        seen = 0
-        t = time.perf_counter()
-        while seen < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for records in batch.values():
-                for r in records:
-                    event_from_json(r.value)
-                seen += len(records)
-        return n / (time.perf_counter() - t)
     finally:
         await consumer.stop()
 
@@ -323,7 +301,7 @@ def main() -> int:
             asyncio.run(produce_file(path, topic, bootstrap, "json"))
             bare, ours, quix = [], [], []
             for i in range(args.runs):
-                bare.append(asyncio.run(bare_decoding_rate(bootstrap, topic, n)))
+                bare.append(asyncio.run(bare_consumer_rate(bootstrap, topic, n, event_from_json)))
                 ours.append(run_worker(bootstrap, topic, n, expected_intervals))
                 quix.append(run_quix(bootstrap, topic, tmp))
                 print(
