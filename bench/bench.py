@@ -218,7 +218,7 @@ def bench_worker(path: Path, n: int, expected: int, runs: int, tmp: Path) -> dic
         env.update({"ACW_BOOTSTRAP_SERVERS": bootstrap, "ACW_IDLE_ADVANCE_AFTER_SECONDS": "0", "PYTHONPATH": str(ROOT)})
         settings = Settings.from_env(env)
         asyncio.run(create_topics(settings))
-        asyncio.run(produce_file(path, settings.input_topic, bootstrap, "avro"))
+        asyncio.run(produce_file(path, settings.input_topic, settings, "avro"))
         rates, bare, ceiling = [], [], []
         for _ in range(runs):
             bare.append(asyncio.run(bare_consumer_rate(bootstrap, settings.input_topic, n)))

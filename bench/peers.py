@@ -298,7 +298,7 @@ def main() -> int:
             topic = "peers-input"
             settings = Settings(bootstrap_servers=bootstrap, input_topic=topic, input_format="json")
             asyncio.run(create_topics(settings))
-            asyncio.run(produce_file(path, topic, bootstrap, "json"))
+            asyncio.run(produce_file(path, topic, settings, "json"))
             bare, ours, quix = [], [], []
             for i in range(args.runs):
                 bare.append(asyncio.run(bare_consumer_rate(bootstrap, topic, n, event_from_json)))

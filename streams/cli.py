@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from streams.connection import install_redaction, redact, secrets
 from streams.settings import ConfigError, Settings
 
 
@@ -122,12 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
     )
+    install_redaction(settings)
     try:
         return _dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:
+        print(f"acw: configuration error: {exc}", file=sys.stderr)
+        return 2
     except (OSError, RuntimeError) as exc:
-        print(f"acw: {exc}", file=sys.stderr)
+        print(f"acw: {redact(str(exc), secrets(settings))}", file=sys.stderr)
         return 1
 
 
@@ -262,7 +267,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     topic = args.topic or settings.input_topic
     fmt = args.format or settings.input_format
-    summary = asyncio.run(produce_file(args.file, topic, settings.bootstrap_servers, fmt))
+    summary = asyncio.run(produce_file(args.file, topic, settings, fmt))
     print(f"sent {summary.valid:,} events and {summary.invalid:,} invalid records to {topic}")
     return 0
 

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.connection import client_options
 from streams.domain.events import InvalidEvent, event_from_record
 from streams.replay import _records
 from streams.serialization import InputFormat, check_not_in_future, encode_call_event, event_from_json
@@ -44,7 +45,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 async def create_topics(settings: Settings) -> list[str]:
     """Create missing topics; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     created = []
     try:
@@ -73,14 +74,14 @@ class ProduceSummary:
 async def produce_file(
     path: Path,
     topic: str,
-    bootstrap_servers: str,
+    settings: Settings,
     fmt: InputFormat,
     progress: Callable[[int], None] | None = None,
     max_future_ms: int = 86_400_000,
 ) -> ProduceSummary:
     """Send a file's events keyed by agent; records the worker would reject are sent raw, unkeyed."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(settings),
         acks="all",
         linger_ms=20,
         max_batch_size=256 * 1024,
@@ -120,7 +121,7 @@ async def watch_intervals(settings: Settings, print_line: Callable[[str], None],
     decode = codec("acw_interval").decode
     consumer = AIOKafkaConsumer(
         settings.intervals_topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

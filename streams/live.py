@@ -127,13 +127,15 @@ async def run_live(settings: Settings, refresh_s: float = 1.0, stop_after_s: flo
     from aiokafka import AIOKafkaConsumer
     from rich.live import Live
 
+    from streams.connection import client_options
+
     state = LiveState(settings)
     decode_aggregate, decode_alert = codec("acw_aggregate").decode, codec("acw_alert").decode
     consumer = AIOKafkaConsumer(
         settings.input_topic,
         settings.aggregates_topic,
         settings.alerts_topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

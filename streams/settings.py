@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args
 
@@ -26,6 +26,16 @@ class Settings:
     """Everything the worker and the CLI can be told; field NAME is read from ACW_NAME."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_key_password: str = field(default="", repr=False)
+    ssl_check_hostname: bool = True
+    connect_timeout_seconds: float = 60.0
     app_id: str = "acw-streams"
     input_topic: str = "call-events"
     intervals_topic: str = "acw.intervals"
@@ -64,6 +74,7 @@ class Settings:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"ACW_{name.upper()}: {why}")
 
+        _check_connection_settings(self, bad)
         if self.input_format not in get_args(InputFormat):
             raise bad("input_format", f"must be one of {get_args(InputFormat)}, got {self.input_format!r}")
         for name in ("partitions", "checkpoint_events"):
@@ -158,6 +169,11 @@ class Settings:
             ):
                 continue  # read by scripts, tests and the schema loader, not by the program
             name = key[4:].lower()
+            if name.endswith("_file") and name[: -len("_file")] in SECRETS:
+                name = name[: -len("_file")]
+                if key[:-5] in environ:
+                    raise ConfigError(f"{key}: set either {key[:-5]} or {key}, not both")
+                raw = _read_secret_file(key, raw)
             if name not in known:
                 raise ConfigError(f"{key}: unknown setting")
             values[name] = _convert(key, raw, _CONVERTERS.get(str(known[name].type), str))
@@ -192,6 +208,48 @@ class Settings:
             rules=self._alert_rules,  # type: ignore[attr-defined]
             scopes=self._scopes,  # type: ignore[attr-defined]
         )
+
+
+SECRETS = ("sasl_password", "ssl_key_password")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _check_connection_settings(s: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    """The Kafka security settings agree with each other; never puts a secret in a message."""
+    protocol = s.security_protocol.upper()
+    object.__setattr__(s, "security_protocol", protocol)
+    object.__setattr__(s, "sasl_mechanism", s.sasl_mechanism.upper())
+    if protocol not in SECURITY_PROTOCOLS:
+        raise bad("security_protocol", f"must be one of {', '.join(SECURITY_PROTOCOLS)}, got {s.security_protocol!r}")
+    if protocol.startswith("SASL"):
+        if s.sasl_mechanism not in SASL_MECHANISMS:
+            raise bad("sasl_mechanism", f"must be one of {', '.join(SASL_MECHANISMS)}, got {s.sasl_mechanism!r}")
+        if not s.sasl_username:
+            raise bad("sasl_username", f"is required with ACW_SECURITY_PROTOCOL={protocol}")
+        if not s.sasl_password:
+            raise bad("sasl_password", f"is required with ACW_SECURITY_PROTOCOL={protocol} (or ACW_SASL_PASSWORD_FILE)")
+    elif s.sasl_username or s.sasl_password:
+        raise bad("security_protocol", "is not SASL_PLAINTEXT or SASL_SSL, but SASL credentials are set")
+    tls = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password")
+    if protocol.endswith("SSL"):
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(s, name)
+            if path and not Path(path).is_file():
+                raise bad(name, f"{path} is not a readable file")
+        if bool(s.ssl_certfile) != bool(s.ssl_keyfile):
+            raise bad("ssl_keyfile" if s.ssl_certfile else "ssl_certfile", "client certificate and key go together")
+    elif any(getattr(s, name) for name in tls):
+        raise bad("security_protocol", "is not SSL or SASL_SSL, but TLS files are set")
+    if s.connect_timeout_seconds <= 0:
+        raise bad("connect_timeout_seconds", "must be positive")
+
+
+def _read_secret_file(key: str, path: str) -> str:
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
 
 
 def _schema_ids(raw: str) -> frozenset[int]:

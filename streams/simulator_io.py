@@ -84,10 +84,11 @@ def _to_file(items: Iterator[Emitted], out: Path, pacer: _Pacer) -> Counter[str]
 async def _to_kafka(items: Iterator[Emitted], topic: str, settings: Settings, pacer: _Pacer) -> Counter[str]:
     from aiokafka import AIOKafkaProducer
 
+    from streams.connection import client_options
     from streams.serialization import encode_call_event
 
     counts: Counter[str] = Counter()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20, acks="all")
     await producer.start()
     try:
         for item in items:

@@ -19,6 +19,7 @@ import faust
 import orjson
 from faust.types import EventT, StreamT
 
+from streams.connection import client_options, faust_credentials, ssl_context
 from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import EventType, InvalidEvent
 from streams.domain.merge import MergeOutput, WindowMerger
@@ -519,9 +520,11 @@ class AcwWorker:
         self.metrics = metrics
         self.rules: RulesConfig = settings.rules()
         self.aggregation: AggregationConfig = settings.aggregation()
+        self._ssl = ssl_context(settings)
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
+            broker_credentials=faust_credentials(settings, self._ssl),
             store=settings.store,
             datadir=settings.data_dir,
             topic_partitions=settings.partitions,
@@ -575,7 +578,7 @@ class AcwWorker:
             from aiokafka import AIOKafkaProducer
 
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers,
+                **client_options(self.settings, self._ssl),
                 acks="all",
                 compression_type="gzip",
                 max_batch_size=STATE_BATCH_BYTES,
@@ -590,7 +593,7 @@ class AcwWorker:
         from aiokafka import AIOKafkaConsumer
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings, self._ssl),
             group_id=self.settings.app_id if group else None,
             enable_auto_commit=False,
             max_partition_fetch_bytes=STATE_BATCH_BYTES,
@@ -752,8 +755,10 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     """Start the Faust worker in this process until it is stopped."""
     from faust import Worker
 
+    from streams.connection import check_connection
     from streams.kafka_io import create_topics
 
+    asyncio.run(check_connection(settings))
     created = asyncio.run(create_topics(settings))
     if created:
         log.warning("created missing topics: %s", ", ".join(created))

@@ -132,7 +132,7 @@ def test_every_dashboard_and_recording_rule_expression_returns_series(
     asyncio.run(create_topics(settings))
     workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
     prometheus = prometheus_for(f"127.0.0.1:{metrics_port}")
-    asyncio.run(produce_file(path, settings.input_topic, settings.bootstrap_servers, "json"))
+    asyncio.run(produce_file(path, settings.input_topic, settings, "json"))
 
     def consumed() -> bool:
         result = prometheus.query("sum(acw_events_consumed_total)")
