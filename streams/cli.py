@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from streams import logs
 from streams.connection import install_redaction, redact, secrets
 from streams.settings import ConfigError, Settings
 
@@ -118,11 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"acw: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
-    )
+    logs.configure(settings.log_level)
     install_redaction(settings)
     try:
         return _dispatch(args, settings)

@@ -161,7 +161,8 @@ def _permanent(error: BaseException) -> bool:
     return isinstance(error, ssl.SSLError | SaslAuthenticationFailed | UnsupportedSaslMechanismError)
 
 
-async def _probe(settings: Settings, context: ssl.SSLContext | None, host: str, port: int) -> None:
+async def probe(settings: Settings, context: ssl.SSLContext | None, host: str, port: int) -> None:
+    """Connect, authenticate and read metadata from one server; raises what went wrong."""
     from aiokafka.conn import create_conn
     from aiokafka.protocol.metadata import MetadataRequest
 
@@ -174,6 +175,47 @@ async def _probe(settings: Settings, context: ssl.SSLContext | None, host: str, 
         conn.close()
 
 
+def bootstrap_hosts(settings: Settings) -> list[tuple[str, int]]:
+    """ACW_BOOTSTRAP_SERVERS as (host, port) pairs."""
+    hosts = []
+    for server in settings.bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"ACW_BOOTSTRAP_SERVERS: {server.strip()!r} is not host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    return hosts
+
+
+class BrokerWatch:
+    """Tells whether the broker answers, for the worker's logs and metrics during an outage."""
+
+    def __init__(self, settings: Settings, context: ssl.SSLContext | None) -> None:
+        self.settings = settings
+        self.context = context
+        self.hosts = bootstrap_hosts(settings)
+        self.down_since: float | None = None
+        self.problem = ""
+
+    async def check(self, timeout_s: float = 5.0) -> bool:
+        """True when some bootstrap server answered; logs once when an outage starts and when it ends."""
+        problems = []
+        for host, port in self.hosts:
+            try:
+                await asyncio.wait_for(probe(self.settings, self.context, host, port), timeout=timeout_s)
+            except Exception as exc:
+                problems.append(explain(exc, self.settings, f"{host}:{port}"))
+                continue
+            if self.down_since is not None:
+                log.warning("broker reachable again after %.0f s of outage", time.monotonic() - self.down_since)
+                self.down_since = None
+            return True
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.problem = "; ".join(problems)
+            log.warning("broker unreachable: %s; the worker keeps retrying", self.problem)
+        return False
+
+
 async def check_connection(settings: Settings) -> None:
     """Connect, authenticate and read metadata from one bootstrap server, or raise ConnectionCheckFailed.
 
@@ -181,18 +223,13 @@ async def check_connection(settings: Settings) -> None:
     ACW_CONNECT_TIMEOUT_SECONDS, since it may still be starting.
     """
     context = ssl_context(settings)
-    hosts = []
-    for server in settings.bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"ACW_BOOTSTRAP_SERVERS: {server.strip()!r} is not host:port")
-        hosts.append((host.strip("[]"), int(port)))
+    hosts = bootstrap_hosts(settings)
     deadline = time.monotonic() + settings.connect_timeout_seconds
     while True:
         problems = []
         for host, port in hosts:
             try:
-                await asyncio.wait_for(_probe(settings, context, host, port), timeout=15)
+                await asyncio.wait_for(probe(settings, context, host, port), timeout=15)
                 return
             except Exception as exc:
                 problem = explain(exc, settings, f"{host}:{port}")

@@ -112,6 +112,13 @@ class Metrics:
         self.watermark = Gauge(
             "acw_stream_time_seconds", "Stream time (event-time watermark) per partition.", ["partition"], registry=r
         )
+        self.broker_up = Gauge(
+            "acw_broker_up", "1 when the last check (every few seconds) reached a bootstrap server, else 0.", registry=r
+        )
+        self.broker_outages = Counter(
+            "acw_broker_outages_total", "Times the broker became unreachable (outage start).", registry=r
+        )
+        self.broker_up.set(1)
         self.recovering = Gauge(
             "acw_table_recovery_in_progress", "1 while state tables are being recovered from changelogs.", registry=r
         )

@@ -19,7 +19,8 @@ import faust
 import orjson
 from faust.types import EventT, StreamT
 
-from streams.connection import client_options, faust_credentials, ssl_context
+from streams import logs
+from streams.connection import BrokerWatch, client_options, faust_credentials, ssl_context
 from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import EventType, InvalidEvent
 from streams.domain.merge import MergeOutput, WindowMerger
@@ -34,6 +35,8 @@ log = logging.getLogger("acw.worker")
 PROGRESS_KEY = b"~progress"
 # How often committed offsets are compared with the offsets stored with the state.
 RECONCILE_EVERY_SECONDS = 5.0
+# How often the broker is probed for the outage log lines and acw_broker_up.
+BROKER_CHECK_SECONDS = 3.0
 # A partition's checkpoint is written as one record batch of at most this many (uncompressed) bytes.
 STATE_BATCH_BYTES = 32 * 1024 * 1024
 
@@ -561,6 +564,8 @@ class AcwWorker:
         self._encode_alert = codec("acw_alert").encode
         self._encode_dead = codec("dead_letter").encode
         self.app.timer(1.0)(self._tick)
+        self.broker = BrokerWatch(settings, self._ssl)
+        self.app.timer(BROKER_CHECK_SECONDS)(self._watch_broker)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.task(self._quiet_library_logs)
@@ -652,6 +657,7 @@ class AcwWorker:
         for name in ("faust", "mode", "aiokafka", "kafka"):
             logging.getLogger(name).setLevel(max(level, logging.WARNING) if level > logging.DEBUG else level)
         logging.getLogger().setLevel(level)
+        logs.adopt_handlers()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         """Hand a record to the producer; delivery is awaited by the next checkpoint's flush."""
@@ -695,6 +701,14 @@ class AcwWorker:
             log.exception("reconciling committed offsets failed; trying again later")
         finally:
             self._reconciling = None
+
+    async def _watch_broker(self) -> None:
+        """Probe the broker so an outage shows in the logs and in acw_broker_up while Faust retries."""
+        was_up = self.broker.down_since is None
+        up = await self.broker.check()
+        if was_up and not up:
+            self.metrics.broker_outages.inc()
+        self.metrics.broker_up.set(1 if up else 0)
 
     async def _tick(self) -> None:
         """Every second: checkpoint what is due even without new records, and advance idle partitions."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from streams.replay import replay
 from streams.settings import Settings
 from streams.traffic import TrafficShape
 from tests.integration.conftest import GARBAGE_REASONS, write_traffic
-from tests.integration.kafka_helpers import read_records, wait_for
+from tests.integration.kafka_helpers import read_records, topic_size, wait_for
 
 # ~52,000 events over a day of event time (logins spread over 18 hours), weeks before any test run.
 SHAPE = TrafficShape(agents=500, contacts_per_agent=20, stagger_ms=18 * 3_600_000)
@@ -81,6 +82,8 @@ def wait_for_outputs(settings: Settings, expected: Outputs, kinds: int = 3, time
     expected = expected[:kinds]  # type: ignore[assignment]
 
     def complete() -> Outputs | None:
+        if topic_size(settings.bootstrap_servers, settings.intervals_topic) < len(expected[0]):
+            return None
         got = worker_outputs(settings)[:kinds]
         return got if all(len(g) >= len(e) for g, e in zip(got, expected, strict=True)) else None  # type: ignore[return-value]
 
@@ -131,3 +134,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float] | None:
+    """A worker's /metrics as {series: value} (series with their labels as written), or None if it does not answer."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return None
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+    return out
