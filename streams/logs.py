@@ -43,6 +43,25 @@ class RepeatLimiter(logging.Filter):
         return True
 
 
+def dict_config(level: str) -> dict[str, object]:
+    """The same setup as a `logging.config.dictConfig` document, for Faust's worker to apply."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"acw": {"format": FORMAT}},
+        "filters": {"repeats": {"()": RepeatLimiter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "acw",
+                "filters": ["repeats"],
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
+
+
 def configure(level: str) -> None:
     """Structured lines on stderr at `level`, libraries' repeats limited."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format=FORMAT)

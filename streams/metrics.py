@@ -119,6 +119,11 @@ class Metrics:
             "acw_broker_outages_total", "Times the broker became unreachable (outage start).", registry=r
         )
         self.broker_up.set(1)
+        self.stores_discarded = Counter(
+            "acw_local_stores_discarded_total",
+            "Local state stores found unreadable at start, removed and rebuilt from their changelogs.",
+            registry=r,
+        )
         self.recovering = Gauge(
             "acw_table_recovery_in_progress", "1 while state tables are being recovered from changelogs.", registry=r
         )

@@ -568,6 +568,7 @@ class AcwWorker:
         self.app.timer(BROKER_CHECK_SECONDS)(self._watch_broker)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_before_shutdown.connect(self._close_clients)
         self.app.task(self._quiet_library_logs)
         self._state_producer: Any = None
         self._offsets_consumer: Any = None
@@ -685,6 +686,19 @@ class AcwWorker:
         key = f"{record['source_topic']}:{record['source_partition']}:{record['source_offset']}".encode()
         await self.send(self.settings.dead_letter_topic, key, self._encode_dead(record))
 
+    async def _close_clients(self, sender: Any, **kwargs: Any) -> None:
+        """On a clean stop: let a running checkpoint finish (briefly), then close our own Kafka clients."""
+        running = [s.checkpointing for s in self.stages if s.checkpointing is not None]
+        if running:
+            await asyncio.wait(running, timeout=10)
+        for client in (self._state_producer, self._offsets_consumer, self._reader):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), timeout=10)
+                except Exception as exc:  # stopping anyway; a client that cannot close is not worth a crash
+                    log.warning("closing a Kafka client failed: %s", exc)
+        self._state_producer = self._offsets_consumer = self._reader = None
+
     async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         for stage in self.stages:
             stage.on_revoked(revoked)
@@ -722,9 +736,27 @@ class AcwWorker:
                 self._reconciling = asyncio.ensure_future(self._reconcile())
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
+            self._dedupe_faust_acks()
             self._update_gauges()
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")
+
+    def _dedupe_faust_acks(self) -> None:
+        """Drop repeated offsets from Faust's list of acknowledged offsets, so its commits keep up.
+
+        Faust fills offset gaps it saw around a seek into that list without checking for offsets
+        already there (faust 0.15.3 `Consumer._new_offset`; robinhood/faust#625). A repeat splits the
+        run of consecutive offsets that a commit covers, and after a restart the group's committed
+        offsets then crawl forward one offset per commit interval: a lag monitor shows false lag for
+        minutes, and a crash meanwhile replays more than it needs to.
+        """
+        acked = getattr(self.app.consumer, "_acked", None)
+        if not acked:
+            return
+        for tp, offsets in acked.items():
+            if len(offsets) != len(set(offsets)):
+                log.info("dropped %d repeated acknowledgements of %s", len(offsets) - len(set(offsets)), tp)
+                offsets[:] = sorted(set(offsets))
 
     def _update_gauges(self) -> None:
         """Gauges read from the owned partitions' cores: who is in ACW, what fires, how far behind we are."""
@@ -777,4 +809,14 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     if created:
         log.warning("created missing topics: %s", ", ".join(created))
     worker = AcwWorker(settings, metrics)
-    Worker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    if settings.store == "rocksdb://":
+        from pathlib import Path
+
+        from streams.stores import discard_unreadable_stores
+
+        metrics.stores_discarded.inc(len(discard_unreadable_stores(Path(worker.app.conf.tabledir))))
+    faust_worker = Worker(
+        worker.app, loglevel=settings.log_level, quiet=True, logging_config=logs.dict_config(settings.log_level)
+    )
+    faust_worker.spinner = None  # it writes terminal control codes into log files
+    faust_worker.execute_from_commandline()

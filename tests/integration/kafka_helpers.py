@@ -56,6 +56,26 @@ def topic_size(bootstrap: str, topic: str) -> int:
     return asyncio.run(_size(bootstrap, topic))
 
 
+async def _committed_to_end(bootstrap: str, group: str, topic: str) -> bool:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in parts.partitions_for_topic(topic) or set()]
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            if end[tp] > 0 and (await consumer.committed(tp) or 0) < end[tp]:
+                return False
+        return bool(tps)
+    finally:
+        await consumer.stop()
+
+
+def committed_to_end(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether the group committed every partition of the topic up to its end (all applied and checkpointed)."""
+    return asyncio.run(_committed_to_end(bootstrap, group, topic))
+
+
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) currently in a topic."""
     return asyncio.run(_read_all(bootstrap, topic))

@@ -103,12 +103,17 @@ def assert_equal(got: Outputs, expected: Outputs) -> None:
 
 
 def prepare(
-    env: dict[str, str], tmp_path: Path, shape: TrafficShape = SHAPE, produce_env: dict[str, str] | None = None
+    env: dict[str, str],
+    tmp_path: Path,
+    shape: TrafficShape = SHAPE,
+    produce_env: dict[str, str] | None = None,
+    produce: bool = True,
 ) -> tuple[Settings, Path, Outputs]:
-    """Write traffic (with garbage), replay it for the expected outputs, and send it to the input topic.
+    """Write traffic (with garbage), replay it for the expected outputs, create the topics and send the traffic.
 
     The topics are created and the traffic sent with `produce_env`'s settings when given (a secured
-    listener, say); the returned settings are `env`'s, which the test reads outputs with.
+    listener, say); the returned settings are `env`'s, which the test reads outputs with. With
+    `produce=False` the test sends the file itself (in stages, say).
     """
     settings = settings_of(env)
     fmt = settings.input_format
@@ -119,9 +124,27 @@ def prepare(
     assert all(expected), "replay produced no intervals, aggregates or alerts to compare with"
     producing = settings_of(produce_env) if produce_env is not None else settings
     asyncio.run(create_topics(producing))
-    sent = asyncio.run(produce_file(path, settings.input_topic, producing, fmt))
-    assert sent.valid == len(events) and sent.invalid == len(GARBAGE_REASONS)
+    if produce:
+        sent = asyncio.run(produce_file(path, settings.input_topic, producing, fmt))
+        assert sent.valid == len(events) and sent.invalid == len(GARBAGE_REASONS)
     return settings, path, expected
+
+
+def split_file(path: Path, parts: int) -> list[Path]:
+    """The file's lines cut into `parts` consecutive files, to send a stream in stages."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // parts)
+    out = []
+    for i in range(parts):
+        part = path.with_name(f"{path.stem}.part{i}{path.suffix}")
+        part.write_bytes(b"".join(lines[i * size : (i + 1) * size]))
+        out.append(part)
+    return out
+
+
+def send(settings: Settings, path: Path) -> None:
+    """Send a traffic file to the input topic."""
+    asyncio.run(produce_file(path, settings.input_topic, settings, settings.input_format))
 
 
 def intervals(settings: Settings) -> list[dict[str, Any]]:

@@ -6,7 +6,10 @@ and every repeated record identical to the first.
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,8 +19,18 @@ import pytest
 
 from streams.traffic import TrafficShape
 from tests.integration.conftest import BROKER, WorkerProcess
-from tests.integration.kafka_helpers import topic_size, wait_for
-from tests.integration.outputs import assert_equal, free_port, intervals, prepare, scrape, unique, wait_for_outputs
+from tests.integration.kafka_helpers import committed_to_end, topic_size, wait_for
+from tests.integration.outputs import (
+    assert_equal,
+    free_port,
+    intervals,
+    prepare,
+    scrape,
+    send,
+    split_file,
+    unique,
+    wait_for_outputs,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +112,113 @@ def topic_size_or_none(bootstrap: str, topic: str) -> int | None:
         return asyncio.run(asyncio.wait_for(_size(bootstrap, topic), 5))
     except Exception:
         return None
+
+
+ASSIGNED = re.compile(r"acw-intervals: assigned partitions \[\d")
+
+
+def _assigned(log: Path) -> bool:
+    """The worker was given at least one input partition."""
+    return bool(ASSIGNED.search(log.read_text(errors="replace"))) if log.exists() else False
+
+
+def _joined(log: Path) -> bool:
+    """The worker took part in a rebalance (with six partitions, a fourth worker may get only standbys)."""
+    return log.exists() and "acw-intervals: assigned partitions [" in log.read_text(errors="replace")
+
+
+def test_three_workers_scale_out_and_in_mid_stream_and_outputs_equal_replay(
+    worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Three workers share six partitions; a fourth joins, then one of the first leaves, each between stages.
+
+    The stream is sent in three stages, so each membership change happens mid-stream by construction.
+    Faust's sticky assignor leaves the fourth worker only standby replicas until the first one leaves;
+    then partitions (and their state, recovered from the changelog) move to it.
+    """
+    settings, path, expected = prepare(worker_env, tmp_path, produce=False)
+    stages = split_file(path, 3)
+
+    def start(name: str) -> WorkerProcess:
+        env = {**worker_env, "ACW_DATA_DIR": str(tmp_path / name), "ACW_LOG_LEVEL": "INFO"}
+        worker = WorkerProcess(env, tmp_path / f"{name}.log").start()
+        workers.append(worker)
+        return worker
+
+    first = [start(name) for name in ("a", "b", "c")]
+    wait_for(lambda: all(_assigned(tmp_path / f"{n}.log") for n in "abc"), 180, "three workers with partitions")
+    send(settings, stages[0])
+    wait_for(
+        lambda: topic_size(settings.bootstrap_servers, settings.intervals_topic) >= len(expected[0]) // 6,
+        180,
+        "outputs of the first stage",
+    )
+    start("d")
+    wait_for(lambda: _joined(tmp_path / "d.log"), 180, "the fourth worker to join the group")
+    send(settings, stages[1])
+    first[0].stop()  # the newcomer (with standby replicas) or the others take over its partitions
+    wait_for(lambda: _assigned(tmp_path / "d.log"), 180, "partitions to move to the fourth worker")
+    send(settings, stages[2])
+    assert_equal(wait_for_outputs(settings, expected), expected)
+    for name in "bcd":
+        assert "Traceback" not in (tmp_path / f"{name}.log").read_text(errors="replace"), (
+            f"worker {name} logged an error"
+        )
+
+
+SMALL = TrafficShape(agents=200, contacts_per_agent=20, stagger_ms=18 * 3_600_000)
+
+
+def _damage(stores: list[Path], how: str) -> int:
+    """Damage the local stores; returns how many files were damaged (or stores deleted)."""
+    damaged = 0
+    for store in stores:
+        if how == "deleted":
+            shutil.rmtree(store)
+            damaged += 1
+            continue
+        for f in store.iterdir():
+            if how == "garbage" and f.is_file() and f.name != "LOCK":
+                f.write_bytes(os.urandom(max(64, f.stat().st_size)))
+                damaged += 1
+            elif how == "bad-block" and f.suffix == ".sst" and f.stat().st_size > 64:
+                data = bytearray(f.read_bytes())
+                middle = len(data) // 2
+                data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+                f.write_bytes(bytes(data))
+                damaged += 1
+    return damaged
+
+
+@pytest.mark.parametrize("how", ["deleted", "garbage", "bad-block"])
+def test_a_lost_or_corrupted_local_store_is_rebuilt_from_the_changelog(
+    worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path, how: str
+) -> None:
+    """`bad-block` flips bytes inside the stores' data files: RocksDB opens them, and iterating just stops early,
+    so without the check at start the worker would restore less state than it wrote, silently."""
+    settings, path, expected = prepare(worker_env, tmp_path, SMALL, produce=False)
+    stages = split_file(path, 3)
+
+    def run_stage(i: int) -> WorkerProcess:
+        send(settings, stages[i])
+        worker = WorkerProcess(worker_env, tmp_path / f"worker-{i}.log").start()
+        workers.append(worker)
+        return worker
+
+    for i in (0, 1):  # the second run recovers the first one's state from the changelog into its local store
+        worker = run_stage(i)
+        wait_for(
+            lambda: committed_to_end(settings.bootstrap_servers, settings.app_id, settings.input_topic),
+            90,  # before the worker deduplicated Faust's acknowledgements, commits crawled for minutes here
+            f"stage {i} applied, checkpointed and committed",
+            poll_s=1,
+        )
+        worker.stop()
+    stores = sorted(Path(worker_env["ACW_DATA_DIR"]).rglob("*.db"))
+    assert stores, "the worker left no local store to damage"
+    assert _damage(stores, how) > 0
+    run_stage(2)
+    assert_equal(wait_for_outputs(settings, expected), expected)
+    logged = (tmp_path / "worker-2.log").read_text(errors="replace")
+    if how != "deleted":
+        assert "is unreadable" in logged and "rebuild it from its changelog" in logged

@@ -7,7 +7,6 @@ Outputs: intervals, final window aggregates and alert transitions. Traffic times
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import urllib.request
 from collections import Counter
@@ -59,22 +58,6 @@ def _dead_letter_metrics(port: int) -> Counter[str] | None:
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             counts[reason] = int(float(line.rsplit(" ", 1)[1]))
     return counts if sum(counts.values()) >= len(GARBAGE_REASONS) else None
-
-
-@pytest.mark.parametrize("kinds", [pytest.param(1, id="intervals"), pytest.param(3, id="aggregates-and-alerts")])
-def test_worker_killed_mid_stream_and_restarted_misses_nothing(
-    worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path, kinds: int
-) -> None:
-    settings, _, expected = prepare(worker_env, tmp_path)
-    first = WorkerProcess(worker_env, tmp_path / "worker-1.log").start()
-    workers.append(first)
-    target = int(len(expected[0]) * random.uniform(0.2, 0.6))
-    wait_for(lambda: len(intervals(settings)) >= target, 240, f"{target} intervals before the kill", poll_s=0.5)
-    first.kill()
-    before = len(intervals(settings))
-    assert before < len(expected[0]), "the worker finished before it could be killed mid-stream"
-    workers.append(WorkerProcess(worker_env, tmp_path / "worker-2.log").start())
-    assert_equal(wait_for_outputs(settings, expected, kinds), expected)
 
 
 def test_a_second_worker_joins_and_the_first_leaves_mid_stream_and_nothing_changes(
