@@ -4,6 +4,7 @@
 #   bench/run.sh peers [--runs 3]    our worker vs the bare-consumer ceiling, a Quix Streams peer and replay on
 #                                    >= 1,000,000 simulated events, latency and peak RSS -> bench/results/peers.json
 #   bench/run.sh memory              replay of a 20,000-agent day, RSS over time -> bench/results/memory.json
+#   bench/run.sh soak [--minutes 10] one worker fed a simulated day in real time, RSS per minute -> bench/results/soak.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,6 +16,9 @@ case "${1:-}" in
   memory)
     shift
     exec .venv/bin/python -m bench.memory "$@" ;;
+  soak)
+    shift
+    exec .venv/bin/python -m bench.soak "$@" ;;
   *)
     exec .venv/bin/python -m bench.bench "$@" ;;
 esac

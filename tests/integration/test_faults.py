@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
 BIG = TrafficShape(agents=2000, contacts_per_agent=20, stagger_ms=18 * 3_600_000)
 
 
+@pytest.mark.timeout(900)
 def test_worker_killed_at_three_random_points_of_a_200k_stream_misses_nothing(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
