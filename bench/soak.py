@@ -1,6 +1,6 @@
 """Soak: one worker fed a simulated contact-center day in real time for >= 10 minutes; RSS must level off.
 
-    bench/run.sh soak [--minutes 10] [--agents 5000] [--out bench/results/soak.json]
+    bench/run.sh soak [--minutes 10] [--agents 2000] [--out bench/results/soak.json]
 
 A local broker, the topics and one `acw worker`; `acw simulate` sends a whole day of `--agents` agents
 (1% duplicates, 2 s reordering, some malformed records) compressed into `--minutes` of wall-clock time.
@@ -54,7 +54,7 @@ def _scrape(port: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock length of the run (default 10)")
-    parser.add_argument("--agents", type=int, default=5000, help="simulated agents (default 5000)")
+    parser.add_argument("--agents", type=int, default=2000, help="simulated agents (default 2000)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     speed = 24 * 60 / args.minutes  # a simulated day in the run's wall-clock time
@@ -109,7 +109,11 @@ def main() -> None:
         for proc in (simulator, worker):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
-                proc.wait(timeout=60)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         subprocess.run([str(BROKER), "stop", "--dir", str(tmp / "broker")], check=False, capture_output=True)
 
     def rss_between(a: float, b: float) -> list[float]:
