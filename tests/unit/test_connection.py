@@ -114,3 +114,19 @@ def test_connection_errors_are_explained_with_the_settings_to_check() -> None:
     untrusted = ssl.SSLCertVerificationError("certificate verify failed")
     untrusted.verify_message = "self-signed certificate"
     assert "not trusted (self-signed certificate); check ACW_SSL_CAFILE" in explain(untrusted, settings, "h:1")
+
+
+def test_a_client_certificate_and_key_load_and_a_mismatched_pair_is_a_configuration_error(tmp_path: Path) -> None:
+    from tests.integration.secured_broker import make_certificates
+
+    make_certificates(tmp_path, "store-password")
+    env = {
+        "ACW_SECURITY_PROTOCOL": "SSL",
+        "ACW_SSL_CAFILE": str(tmp_path / "ca.crt"),
+        "ACW_SSL_CERTFILE": str(tmp_path / "broker.crt"),
+        "ACW_SSL_KEYFILE": str(tmp_path / "broker.key"),
+    }
+    assert client_options(Settings.from_env(env))["ssl_context"] is not None
+    mismatched = {**env, "ACW_SSL_KEYFILE": str(tmp_path / "ca.key")}
+    with pytest.raises(ConfigError, match="ACW_SSL_CERTFILE/ACW_SSL_KEYFILE"):
+        client_options(Settings.from_env(mismatched))
