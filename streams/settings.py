@@ -59,6 +59,7 @@ class Settings:
     alert_rules: str = ""
     checkpoint_interval_seconds: float = 5.0
     checkpoint_events: int = 50000
+    consumer_fetch_bytes: int = 32 * 1024 * 1024
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
@@ -80,6 +81,8 @@ class Settings:
         for name in ("partitions", "checkpoint_events"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")
+        if self.consumer_fetch_bytes < 65536:
+            raise bad("consumer_fetch_bytes", "must be at least 65536")
         for name in ("max_acw_seconds", "dedup_window_seconds", "checkpoint_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")

@@ -543,7 +543,8 @@ class AcwWorker:
             stream_wait_empty=False,
             stream_buffer_maxsize=65536,
             broker_max_poll_records=5000,
-            consumer_max_fetch_size=STATE_BATCH_BYTES,
+            # Per partition; Kafka still returns a larger first batch whole, so checkpoints always restore.
+            consumer_max_fetch_size=settings.consumer_fetch_bytes,
             key_serializer="raw",
             value_serializer="raw",
         )

@@ -57,3 +57,9 @@ def test_scopes_leave_out_window_presets_they_do_not_aggregate_and_refuse_unknow
     assert "team-acw-avg" in names and "agent-acw-avg" not in names and "agent-stuck-in-acw" in names
     with pytest.raises(ConfigError, match="ACW_SCOPES"):
         Settings.from_env({"ACW_SCOPES": "planet"})
+
+
+def test_consumer_fetch_bytes_has_a_floor() -> None:
+    assert Settings.from_env({"ACW_CONSUMER_FETCH_BYTES": "1048576"}).consumer_fetch_bytes == 1048576
+    with pytest.raises(ConfigError, match="ACW_CONSUMER_FETCH_BYTES"):
+        Settings.from_env({"ACW_CONSUMER_FETCH_BYTES": "1000"})
