@@ -95,7 +95,7 @@ async def _read_json(bootstrap: str, topic: str) -> list[Any]:
 def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
     run = uuid.uuid4().hex[:8]
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_") or k == "ACW_CONSUMER_FETCH_BYTES"}
     env.update(
         {
             "ACW_BOOTSTRAP_SERVERS": bootstrap,
