@@ -186,6 +186,20 @@ def bootstrap_hosts(settings: Settings) -> list[tuple[str, int]]:
     return hosts
 
 
+async def _first_answer(
+    settings: Settings, context: ssl.SSLContext | None, hosts: list[tuple[str, int]], timeout_s: float
+) -> list[tuple[BaseException, str]]:
+    """Probe the bootstrap servers in turn until one answers; [] then, else each one's error and its explanation."""
+    failures: list[tuple[BaseException, str]] = []
+    for host, port in hosts:
+        try:
+            await asyncio.wait_for(probe(settings, context, host, port), timeout=timeout_s)
+            return []
+        except Exception as exc:
+            failures.append((exc, explain(exc, settings, f"{host}:{port}")))
+    return failures
+
+
 class BrokerWatch:
     """Tells whether the broker answers, for the worker's logs and metrics during an outage."""
 
@@ -194,25 +208,19 @@ class BrokerWatch:
         self.context = context
         self.hosts = bootstrap_hosts(settings)
         self.down_since: float | None = None
-        self.problem = ""
 
     async def check(self, timeout_s: float = 5.0) -> bool:
         """True when some bootstrap server answered; logs once when an outage starts and when it ends."""
-        problems = []
-        for host, port in self.hosts:
-            try:
-                await asyncio.wait_for(probe(self.settings, self.context, host, port), timeout=timeout_s)
-            except Exception as exc:
-                problems.append(explain(exc, self.settings, f"{host}:{port}"))
-                continue
+        failures = await _first_answer(self.settings, self.context, self.hosts, timeout_s)
+        if not failures:
             if self.down_since is not None:
                 log.warning("broker reachable again after %.0f s of outage", time.monotonic() - self.down_since)
                 self.down_since = None
             return True
         if self.down_since is None:
             self.down_since = time.monotonic()
-            self.problem = "; ".join(problems)
-            log.warning("broker unreachable: %s; the worker keeps retrying", self.problem)
+            problem = "; ".join(why for _, why in failures)
+            log.warning("broker unreachable: %s; the worker keeps retrying", problem)
         return False
 
 
@@ -226,18 +234,15 @@ async def check_connection(settings: Settings) -> None:
     hosts = bootstrap_hosts(settings)
     deadline = time.monotonic() + settings.connect_timeout_seconds
     while True:
-        problems = []
-        for host, port in hosts:
-            try:
-                await asyncio.wait_for(probe(settings, context, host, port), timeout=15)
-                return
-            except Exception as exc:
-                problem = explain(exc, settings, f"{host}:{port}")
-                if _permanent(exc):
-                    raise ConnectionCheckFailed(problem) from None
-                problems.append(problem)
+        failures = await _first_answer(settings, context, hosts, 15)
+        if not failures:
+            return
+        for exc, why in failures:
+            if _permanent(exc):
+                raise ConnectionCheckFailed(why) from None
+        problems = "; ".join(why for _, why in failures)
         if time.monotonic() >= deadline:
             within = f"ACW_CONNECT_TIMEOUT_SECONDS={settings.connect_timeout_seconds:g}"
-            raise ConnectionCheckFailed(f"no bootstrap server answered within {within}: " + "; ".join(problems))
-        log.warning("waiting for the broker: %s", "; ".join(problems))
+            raise ConnectionCheckFailed(f"no bootstrap server answered within {within}: {problems}")
+        log.warning("waiting for the broker: %s", problems)
         await asyncio.sleep(1.0)

@@ -76,6 +76,14 @@ def committed_to_end(bootstrap: str, group: str, topic: str) -> bool:
     return asyncio.run(_committed_to_end(bootstrap, group, topic))
 
 
+def topic_size_or_none(bootstrap: str, topic: str) -> int | None:
+    """The topic's size, or None when the broker does not answer within a few seconds."""
+    try:
+        return asyncio.run(asyncio.wait_for(_size(bootstrap, topic), 5))
+    except Exception:
+        return None
+
+
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) currently in a topic."""
     return asyncio.run(_read_all(bootstrap, topic))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.conftest import BROKER
+from tests.integration.outputs import free_port
 
 USER = "acw-worker"
 
@@ -61,12 +61,6 @@ def make_certificates(cwd: Path, store_password: str) -> None:
     )  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(run_dir: Path) -> SecuredBroker:
     """Start a broker with PLAINTEXT and SASL_SSL listeners; SCRAM-SHA-256/512 and PLAIN users get one password."""
     certs = run_dir / "certs"
@@ -74,7 +68,7 @@ def start(run_dir: Path) -> SecuredBroker:
     store_password = secrets.token_hex(8)
     password = "pw-" + secrets.token_hex(12)
     make_certificates(certs, store_password)
-    port = _free_port()
+    port = free_port()
     conf = run_dir / "secured.properties"
     conf.write_text(
         "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN\n"

@@ -19,7 +19,7 @@ import pytest
 
 from streams.traffic import TrafficShape
 from tests.integration.conftest import BROKER, WorkerProcess
-from tests.integration.kafka_helpers import committed_to_end, topic_size, wait_for
+from tests.integration.kafka_helpers import committed_to_end, topic_size, topic_size_or_none, wait_for
 from tests.integration.outputs import (
     assert_equal,
     free_port,
@@ -101,18 +101,6 @@ def test_broker_stopped_for_30_seconds_mid_stream_is_survived_and_reported(
     assert metrics["acw_broker_outages_total"] == 1
     assert "broker reachable again after" in log.read_text(errors="replace")
     assert workers[0].proc is not None and workers[0].proc.poll() is None, "the worker exited"
-
-
-def topic_size_or_none(bootstrap: str, topic: str) -> int | None:
-    """The topic's size, or None when the broker does not answer within a few seconds."""
-    import asyncio
-
-    from tests.integration.kafka_helpers import _size
-
-    try:
-        return asyncio.run(asyncio.wait_for(_size(bootstrap, topic), 5))
-    except Exception:
-        return None
 
 
 ASSIGNED = re.compile(r"acw-intervals: assigned partitions \[\d")
