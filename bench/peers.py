@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.bench import _free_port, _metric, bare_consumer_rate
+from bench.bench import END_POLL_S, _free_port, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
 from streams.kafka_io import create_topics, produce_file
 from streams.replay import replay
@@ -141,7 +141,7 @@ def run_worker(bootstrap: str, topic: str, n: int, expected_intervals: int) -> d
                 t0 = time.monotonic()
             if t0 is not None and _metric(port, "acw_intervals_total") >= expected_intervals:
                 return {"events_per_s": n / (time.monotonic() - t0), "peak_rss_mb": rss.stop()}
-            time.sleep(0.05)
+            time.sleep(0.05 if t0 is None else END_POLL_S)
         raise RuntimeError("the worker did not emit every interval in time")
     finally:
         rss.stop()

@@ -2,8 +2,9 @@
 
 Rendering thousands of histogram series takes a noticeable share of a second while the worker's event
 loop holds the GIL; rendering it inside the request made scrapes slow exactly when the worker was busy.
-Here a thread re-renders (and gzips) the body every `refresh_s` while someone scrapes, and a request
-only copies bytes out. A scrape therefore sees values at most `refresh_s` old.
+Here a thread renders (and gzips) the body shortly before the next scrape is expected, going by the gap
+between the last two, and at most every `refresh_s`; a request only copies bytes out. A scrape on a steady
+schedule therefore sees values about `refresh_s` old, and each scrape costs one render.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Exposition:
         self._gzipped = b""
         self._rendered_at = 0.0
         self._last_request = 0.0
+        self._gap = 0.0  # between the last two requests
+        self.renders = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         threading.Thread(target=self._loop, name="metrics-render", daemon=True).start()
@@ -37,6 +40,7 @@ class Exposition:
     def body(self, gzipped: bool) -> bytes:
         """The latest rendered body (rendered now if there is none fresh enough)."""
         now = time.monotonic()
+        self._gap = now - self._last_request if self._last_request else 0.0
         self._last_request = now
         if now - self._rendered_at > max(5 * self.refresh_s, 5.0):
             self._render()
@@ -49,14 +53,28 @@ class Exposition:
         gzipped = gzip.compress(body, compresslevel=1)
         with self._lock:
             self._body, self._gzipped, self._rendered_at = body, gzipped, time.monotonic()
+            self.renders += 1
+
+    def _next_render_at(self) -> float:
+        """Just before the next scrape is expected (the one after, if this one is ready), at most every refresh_s."""
+        ready = self._rendered_at > self._last_request
+        if ready and not self._gap:
+            return float("inf")  # one request so far: nothing to go by until the next
+        expected = self._last_request + self._gap * (2 if ready else 1)
+        return max(self._rendered_at + self.refresh_s, expected - self.refresh_s)
 
     def _loop(self) -> None:
         while True:
             if time.monotonic() - self._last_request > IDLE_AFTER_S:
                 self._wake.wait()
                 self._wake.clear()
+                continue  # the request that woke us rendered, if the body was stale
+            wait = self._next_render_at() - time.monotonic()
+            if wait > 0:
+                self._wake.wait(min(wait, 1.0))  # a request may move the schedule: look again soon
+                self._wake.clear()
+                continue
             self._render()
-            time.sleep(self.refresh_s)
 
 
 def serve(registry: CollectorRegistry, host: str, port: int, refresh_s: float = 1.0) -> ThreadingHTTPServer:
@@ -83,5 +101,6 @@ def serve(registry: CollectorRegistry, host: str, port: int, refresh_s: float = 
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    server.exposition = exposition  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import Metrics
+from streams.metrics import ACW_BUCKETS, Metrics
 from tests.unit.domain.builders import ev, run
 
 
@@ -20,7 +22,7 @@ def test_label_values_beyond_the_configured_and_the_limit_fold_into_other() -> N
     ]
 
 
-def test_an_interval_is_observed_with_team_queue_channel_and_end_reason() -> None:
+def test_an_interval_is_observed_by_team_by_queue_and_by_end_reason() -> None:
     registry = CollectorRegistry()
     m = Metrics(registry)
     kw = {"team_id": "t1", "queue_id": "q1"}
@@ -33,13 +35,37 @@ def test_an_interval_is_observed_with_team_queue_channel_and_end_reason() -> Non
         ]
     )
     m.observe_interval(interval)
-    labels = {"team": "t1", "queue": "q1", "channel": "VOICE"}
+    m.observe_interval(interval)  # the second time through the cached children
+    team = {"team": "t1", "channel": "VOICE"}
     get = registry.get_sample_value
-    assert get("acw_interval_duration_seconds_sum", {**labels, "end_reason": "WRAPUP_COMPLETED"}) == 120
-    assert get("acw_interval_duration_seconds_bucket", {**labels, "end_reason": "WRAPUP_COMPLETED", "le": "90.0"}) == 0
-    assert get("acw_talk_duration_seconds_sum", {"team": "t1", "channel": "VOICE"}) == 60
-    assert get("acw_handle_duration_seconds_sum", {"team": "t1", "channel": "VOICE"}) == 180
-    assert get("acw_intervals_total", {"end_reason": "WRAPUP_COMPLETED"}) == 1
+    assert get("acw_interval_duration_seconds_sum", team) == 240
+    assert get("acw_interval_duration_seconds_bucket", {**team, "le": "90.0"}) == 0
+    assert get("acw_interval_duration_seconds_bucket", {**team, "le": "120.0"}) == 2
+    assert get("acw_queue_interval_duration_seconds_count", {"queue": "q1", "channel": "VOICE"}) == 2
+    assert get("acw_talk_duration_seconds_sum", team) == 120
+    assert get("acw_handle_duration_seconds_sum", team) == 360
+    assert get("acw_intervals_total", {"team": "t1", "end_reason": "WRAPUP_COMPLETED"}) == 2
+
+
+def test_series_grow_with_teams_plus_queues_not_their_product() -> None:
+    registry = CollectorRegistry()
+    m = Metrics(registry, label_limit=100)
+    kw = {"team_id": "t1", "queue_id": "q1"}
+    [interval] = run(
+        [
+            ev(0, "CONTACT_OFFERED", "c1", **kw),
+            ev(1, "CONTACT_CONNECTED", "c1", **kw),
+            ev(61, "CONTACT_DISCONNECTED", "c1", **kw),
+            ev(181, "WRAPUP_COMPLETED", "c1", **kw),
+        ]
+    )
+    for t in range(20):
+        for q in range(20):
+            m.observe_interval(dataclasses.replace(interval, team_id=f"t{t}", queue_id=f"q{q}"))
+    acw = [
+        s for metric in registry.collect() if metric.name.endswith("interval_duration_seconds") for s in metric.samples
+    ]
+    assert len(acw) == (20 + 20) * (len(ACW_BUCKETS) + 3)  # buckets, +Inf, _count and _sum per team or queue
 
 
 def test_per_agent_series_exist_only_when_asked_for() -> None:
