@@ -232,7 +232,26 @@ class Metrics:
         )
 
     def attach_faust(self, app: Any) -> None:
-        """Faust's own Prometheus monitor (messages, rebalances, commits, send latency) in our registry."""
+        """Faust's own Prometheus monitor (rebalances, commits, sends) in our registry, without per-message work."""
         from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
-        app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(self.registry, "faust"))
+        class _PerBatchMonitor(PrometheusMonitor):  # type: ignore[misc]
+            """Faust's monitor without its per-message hooks, which cost 7% of the worker's time.
+
+            Those hooks labelled, timed and stringified every record twice (in and out). What they counted is
+            in our own acw_events_consumed_total, acw_consumer_lag and acw_processing_lag_seconds.
+            """
+
+            def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+                return None
+
+            def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+                return None
+
+            def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+                return None
+
+            def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+                return None
+
+        app.monitor = _PerBatchMonitor(metrics=FaustMetrics.create(self.registry, "faust"))
