@@ -254,4 +254,13 @@ class Metrics:
             def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
                 return None
 
-        app.monitor = _PerBatchMonitor(metrics=FaustMetrics.create(self.registry, "faust"))
+            def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+                self.tp_end_offsets[tp] = offset
+                gauge = end_offsets.get(tp)
+                if gauge is None:
+                    gauge = end_offsets[tp] = metrics.topic_partition_end_offset.labels(tp.topic, tp.partition)
+                gauge.set(offset)  # called per fetched record: the labelled child is looked up once per partition
+
+        metrics = FaustMetrics.create(self.registry, "faust")
+        end_offsets: dict[Any, Any] = {}
+        app.monitor = _PerBatchMonitor(metrics=metrics)

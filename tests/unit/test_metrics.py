@@ -71,3 +71,22 @@ def test_series_grow_with_teams_plus_queues_not_their_product() -> None:
 def test_per_agent_series_exist_only_when_asked_for() -> None:
     assert Metrics(CollectorRegistry()).agent_in_acw is None
     assert Metrics(CollectorRegistry(), agent_labels=True).agent_in_acw is not None
+
+
+def test_faust_monitor_keeps_partition_end_offsets_and_sends_but_skips_per_message_work() -> None:
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    registry = CollectorRegistry()
+    app = SimpleNamespace()
+    Metrics(registry).attach_faust(app)
+    tp = TP("calls", 3)
+    assert app.monitor.on_message_in(tp, 7, object()) is None
+    assert app.monitor.on_stream_event_in(tp, 7, object(), object()) is None
+    for offset in (10, 12):
+        app.monitor.track_tp_end_offset(tp, offset)
+    get = registry.get_sample_value
+    assert get("faust_topic_partition_end_offset", {"topic": "calls", "partition": "3"}) == 12
+    assert app.monitor.tp_end_offsets[tp] == 12
+    assert not get("faust_messages_received_total")
