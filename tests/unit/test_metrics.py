@@ -6,6 +6,7 @@ import dataclasses
 
 from prometheus_client import CollectorRegistry
 
+from streams.domain.intervals import AcwInterval
 from streams.metrics import ACW_BUCKETS, Metrics
 from tests.unit.domain.builders import ev, run
 
@@ -22,9 +23,8 @@ def test_label_values_beyond_the_configured_and_the_limit_fold_into_other() -> N
     ]
 
 
-def test_an_interval_is_observed_by_team_by_queue_and_by_end_reason() -> None:
-    registry = CollectorRegistry()
-    m = Metrics(registry)
+def _interval() -> AcwInterval:
+    """One voice contact of team t1 in queue q1: 60 s talk, 120 s ACW."""
     kw = {"team_id": "t1", "queue_id": "q1"}
     [interval] = run(
         [
@@ -34,6 +34,13 @@ def test_an_interval_is_observed_by_team_by_queue_and_by_end_reason() -> None:
             ev(181, "WRAPUP_COMPLETED", "c1", **kw),
         ]
     )
+    return interval
+
+
+def test_an_interval_is_observed_by_team_by_queue_and_by_end_reason() -> None:
+    registry = CollectorRegistry()
+    m = Metrics(registry)
+    interval = _interval()
     m.observe_interval(interval)
     m.observe_interval(interval)  # the second time through the cached children
     team = {"team": "t1", "channel": "VOICE"}
@@ -50,15 +57,7 @@ def test_an_interval_is_observed_by_team_by_queue_and_by_end_reason() -> None:
 def test_series_grow_with_teams_plus_queues_not_their_product() -> None:
     registry = CollectorRegistry()
     m = Metrics(registry, label_limit=100)
-    kw = {"team_id": "t1", "queue_id": "q1"}
-    [interval] = run(
-        [
-            ev(0, "CONTACT_OFFERED", "c1", **kw),
-            ev(1, "CONTACT_CONNECTED", "c1", **kw),
-            ev(61, "CONTACT_DISCONNECTED", "c1", **kw),
-            ev(181, "WRAPUP_COMPLETED", "c1", **kw),
-        ]
-    )
+    interval = _interval()
     for t in range(20):
         for q in range(20):
             m.observe_interval(dataclasses.replace(interval, team_id=f"t{t}", queue_id=f"q{q}"))
