@@ -17,8 +17,9 @@ TALK_BUCKETS = (10, 30, 60, 120, 180, 300, 420, 600, 900, 1200, 1800, 2700, 3600
 HOLD_BUCKETS = (0, 10, 30, 60, 120, 300, 600, 1200)
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 OTHER = "other"
-CHILD_CACHE_SIZE = 10_000
 UNKNOWN = "unknown"
+# Labelled children cached per raw (team, queue, channel, reason); emptied when it reaches this size.
+CHILD_CACHE_SIZE = 10_000
 
 
 class LabelFolder:
@@ -242,6 +243,10 @@ class Metrics:
             in our own acw_events_consumed_total, acw_consumer_lag and acw_processing_lag_seconds.
             """
 
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self._end_offset_gauges: dict[Any, Any] = {}
+
             def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
                 return None
 
@@ -256,11 +261,10 @@ class Metrics:
 
             def track_tp_end_offset(self, tp: Any, offset: int) -> None:
                 self.tp_end_offsets[tp] = offset
-                gauge = end_offsets.get(tp)
+                gauge = self._end_offset_gauges.get(tp)
                 if gauge is None:
-                    gauge = end_offsets[tp] = metrics.topic_partition_end_offset.labels(tp.topic, tp.partition)
+                    gauge = self._metrics.topic_partition_end_offset.labels(tp.topic, tp.partition)
+                    self._end_offset_gauges[tp] = gauge
                 gauge.set(offset)  # called per fetched record: the labelled child is looked up once per partition
 
-        metrics = FaustMetrics.create(self.registry, "faust")
-        end_offsets: dict[Any, Any] = {}
-        app.monitor = _PerBatchMonitor(metrics=metrics)
+        app.monitor = _PerBatchMonitor(metrics=FaustMetrics.create(self.registry, "faust"))

@@ -72,7 +72,7 @@ def test_per_agent_series_exist_only_when_asked_for() -> None:
     assert Metrics(CollectorRegistry(), agent_labels=True).agent_in_acw is not None
 
 
-def test_faust_monitor_keeps_partition_end_offsets_and_sends_but_skips_per_message_work() -> None:
+def test_faust_monitor_keeps_partition_end_offsets_but_skips_per_message_work() -> None:
     from types import SimpleNamespace
 
     from faust.types import TP
