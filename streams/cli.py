@@ -13,6 +13,7 @@ from pathlib import Path
 from streams import logs
 from streams.connection import install_redaction, redact, secrets
 from streams.settings import ConfigError, Settings
+from streams.sources.formats import FORMATS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "worker",
         help="run the streaming worker (Faust) against Kafka",
-        description="Consume ACW_INPUT_TOPIC, publish intervals and dead letters; serve /metrics.",
+        description="Consume the input topics (ACW_INPUT_TOPICS, or ACW_INPUT_TOPIC in ACW_INPUT_FORMAT), publish "
+        "intervals, window aggregates, alerts and dead letters; serve /metrics.",
     )
 
     rp = sub.add_parser(
@@ -35,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Writes DIR/intervals.jsonl, DIR/dead-letter.jsonl and DIR/summary.json.",
     )
     rp.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="JSON Lines or Avro container files")
+    rp.add_argument(
+        "--input-format",
+        choices=FORMATS,
+        help="format of the records: our CallEvent (json, or avro container files; the default) or a platform's "
+        "records, one JSON object per line",
+    )
     rp.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
     rp.add_argument("--max-acw-seconds", type=float, help="ACW timeout (default ACW_MAX_ACW_SECONDS or 1800)")
     rp.add_argument(
@@ -54,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     pp.add_argument("file", type=Path, metavar="FILE")
     pp.add_argument("--topic", help="topic (default ACW_INPUT_TOPIC)")
-    pp.add_argument("--format", choices=["avro", "json"], help="encoding (default ACW_INPUT_FORMAT)")
+    pp.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="avro or json: encode our events; a platform format: send each line as it is, keyed as the platform "
+        "keys it (default ACW_INPUT_FORMAT)",
+    )
 
     gp = sub.add_parser(
         "generate",
@@ -85,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     sink = sp.add_mutually_exclusive_group(required=True)
     sink.add_argument("--out", type=Path, metavar="FILE", help="write JSON Lines (.jsonl) or an Avro container (.avro)")
     sink.add_argument("--topic", help="send to this Kafka topic, keyed by agent (format ACW_INPUT_FORMAT)")
+    sp.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="record format: our CallEvent (json or avro, default ACW_INPUT_FORMAT for topics, by suffix for files) "
+        "or a platform's records, rendered from the same simulated events",
+    )
     sp.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="share of events sent twice")
     sp.add_argument("--reorder-ms", type=int, default=0, metavar="MS", help="shuffle events within this window")
     sp.add_argument("--late", type=float, default=0.0, metavar="RATE", help="share of events delayed past the lateness")
@@ -174,7 +193,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from streams.replay import replay
+    from streams.sources.formats import build_source
+    from streams.sources.intake import Intake
 
+    max_future_ms = round(settings.max_future_seconds * 1000)
+    fmt = args.input_format or (settings.input_format if settings.input_format not in ("avro", "json") else "json")
+    intake = Intake(build_source(fmt, settings), settings.directory(), max_future_ms)
     for path in args.inputs:
         if not path.is_file():
             print(f"acw replay: no such file: {path}", file=sys.stderr)
@@ -192,7 +216,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         progress,
         settings.aggregation(),
         aggregate=not args.intervals_only,
-        max_future_ms=round(settings.max_future_seconds * 1000),
+        max_future_ms=max_future_ms,
+        intake=intake,
     )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0

@@ -15,8 +15,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams.connection import client_options
 from streams.domain.events import InvalidEvent, event_from_record
 from streams.replay import _records
-from streams.serialization import InputFormat, check_not_in_future, encode_call_event, event_from_json
+from streams.serialization import check_not_in_future, encode_call_event, event_from_json
 from streams.settings import Settings
+from streams.sources.formats import PLATFORM_FORMATS, platform_key
 
 DAY_MS = 86_400_000
 
@@ -26,7 +27,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     p = settings.partitions
     retention = {"retention.ms": str(7 * DAY_MS)}
     return [
-        NewTopic(settings.input_topic, p, 1, topic_configs=retention),
+        *(NewTopic(topic, p, 1, topic_configs=retention) for topic, _ in settings.inputs()),
         NewTopic(settings.rekey_topic, p, 1, topic_configs=retention),
         NewTopic(settings.intervals_topic, p, 1, topic_configs=retention),
         NewTopic(settings.dead_letter_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
@@ -75,11 +76,17 @@ async def produce_file(
     path: Path,
     topic: str,
     settings: Settings,
-    fmt: InputFormat,
+    fmt: str,
     progress: Callable[[int], None] | None = None,
     max_future_ms: int = 86_400_000,
 ) -> ProduceSummary:
-    """Send a file's events keyed by agent; records the worker would reject are sent raw, unkeyed."""
+    """Send a file's events keyed by agent; records the worker would reject are sent raw, unkeyed.
+
+    In a platform format each line is sent as it is, keyed as the platform's own pipeline keys it
+    (Connect agent events by agent ARN, as Kinesis does; EventBridge and webhook records unkeyed).
+    """
+    if fmt in PLATFORM_FORMATS:
+        return await _produce_platform_file(path, topic, settings, fmt, progress)
     producer = AIOKafkaProducer(
         **client_options(settings),
         acks="all",
@@ -108,6 +115,35 @@ async def produce_file(
                 pending.clear()
                 if progress:
                     progress(summary.valid + summary.invalid)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return summary
+
+
+async def _produce_platform_file(
+    path: Path, topic: str, settings: Settings, fmt: str, progress: Callable[[int], None] | None
+) -> ProduceSummary:
+    producer = AIOKafkaProducer(
+        **client_options(settings), acks="all", linger_ms=20, max_batch_size=256 * 1024, enable_idempotence=True
+    )
+    await producer.start()
+    summary = ProduceSummary()
+    pending: list[asyncio.Future[object]] = []
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line.isspace():
+                    continue
+                value = line.rstrip(b"\r\n")
+                key = platform_key(fmt, value)
+                pending.append(await producer.send(topic, value, key=key))
+                summary.valid += 1  # the worker validates: a bad record is its dead letter, not ours
+                if len(pending) >= 10_000:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+                    if progress:
+                        progress(summary.valid + summary.invalid)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

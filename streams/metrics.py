@@ -55,6 +55,7 @@ class Metrics:
         disable_created_metrics()  # the `_created` series double the scrape size and no panel reads them
         self.registry = registry
         self._children: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._source_children: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
         self.team = LabelFolder(teams, label_limit)
         self.queue = LabelFolder(queues, label_limit)
         r = registry
@@ -72,6 +73,35 @@ class Metrics:
         self.late = Counter("acw_events_late_total", "Events older than stream time minus the lateness.", registry=r)
         self.dead_letters = Counter(
             "acw_dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=r
+        )
+        self.source_kind = LabelFolder((), label_limit)
+        self.source_records = Counter(
+            "acw_source_records_total",
+            "Input records read, by input format and the platform's kind of record (invalid ones not included).",
+            ["format", "kind"],
+            registry=r,
+        )
+        self.source_ignored = Counter(
+            "acw_source_ignored_total",
+            "Input records of a kind the format's adapter deliberately ignores (heartbeats, customer-side events).",
+            ["format", "kind"],
+            registry=r,
+        )
+        self.source_notes = Counter(
+            "acw_source_notes_total",
+            "Lossy points met while translating platform records (unknown_channel, vanished_contact, ...).",
+            ["format", "note"],
+            registry=r,
+        )
+        self.restated = Counter(
+            "acw_events_restated_total",
+            "Restated events (already reported by an earlier record of the source) dropped as already seen or late.",
+            registry=r,
+        )
+        self.acw_disagreements = Counter(
+            "acw_reported_acw_disagreements_total",
+            "Intervals whose ACW differs by more than 1 s from the ACW the platform reported (ours is kept).",
+            registry=r,
         )
         self.rekeyed = Counter(
             "acw_events_rekeyed_total",
@@ -200,6 +230,24 @@ class Metrics:
             if agent_labels
             else None
         )
+
+    def observe_translation(self, fmt: str, kind: str, ignored: bool, notes: Iterable[str]) -> None:
+        """Count one translated input record by format and kind, and what its adapter noticed."""
+        key = (fmt, kind, ignored)
+        counters = self._source_children.get(key)
+        if counters is None:
+            label = self.source_kind(kind)
+            counters = (
+                self.source_records.labels(fmt, label),
+                self.source_ignored.labels(fmt, label) if ignored else None,
+            )
+            if len(self._source_children) < CHILD_CACHE_SIZE:
+                self._source_children[key] = counters
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
+        for note in notes:
+            self.source_notes.labels(fmt, note).inc()
 
     def observe_interval(self, interval: AcwInterval) -> None:
         """Count one emitted interval in the domain histograms."""

@@ -11,11 +11,14 @@ from typing import IO, Any
 
 import orjson
 
-from streams.domain.events import CallEvent, InvalidEvent, event_from_record
+from streams.domain.events import CallEvent, InvalidEvent
 from streams.domain.merge import WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
 from streams.domain.processor import Disposition, Processor, RulesConfig, Step
-from streams.serialization import check_not_in_future, event_from_json, iter_avro_container
+from streams.serialization import iter_avro_container
+from streams.sources.callevent import CallEventSource
+from streams.sources.formats import NATIVE_FORMATS
+from streams.sources.intake import Intake
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
 
@@ -33,9 +36,12 @@ class ReplaySummary:
     still_open: int = 0
     aggregates: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
+    # Platform formats only: records by kind, ignored kinds, adapter notes, restated and disagreeing events.
+    source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
+        extra = {"source": self.source} if self.source is not None else {}
         return {
             "events": self.events,
             "applied": self.applied,
@@ -48,6 +54,7 @@ class ReplaySummary:
             "still_open": self.still_open,
             "aggregates_final": self.aggregates,
             "alerts": dict(sorted(self.alerts.items())),
+            **extra,
         }
 
 
@@ -92,11 +99,18 @@ def replay(
     aggregation: AggregationConfig | None = None,
     aggregate: bool = True,
     max_future_ms: int = 86_400_000,
+    intake: Intake | None = None,
 ) -> ReplaySummary:
     """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
 
     With `aggregate=False` only the processor runs: intervals and dead letters, no windows or alerts.
+    `intake` reads the records (default: our own contract, JSON Lines or Avro container files).
     """
+    intake = intake or Intake(CallEventSource("json"), None, max_future_ms)
+    platform = intake.format not in NATIVE_FORMATS
+    kinds: Counter[str] = Counter()
+    ignored: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     aggregation = aggregation or AggregationConfig()
     pipeline: AcwPipeline | _IntervalsOnly = AcwPipeline(rules, aggregation) if aggregate else _IntervalsOnly(rules)
@@ -107,7 +121,7 @@ def replay(
     late = Disposition.LATE
     events = 0
     now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
-    future_limit = now_ms + max_future_ms
+    read = intake.read
     with (
         open(out_dir / "intervals.jsonl", "wb") as intervals_out,
         open(out_dir / "aggregates.jsonl", "wb") as aggregates_out,
@@ -124,28 +138,41 @@ def replay(
                     if progress is not None and not events % 100_000:
                         progress(events)
                 try:
-                    event = event_from_json(item) if type(item) is bytes else event_from_record(item)
-                    if event.occurred_at_ms > future_limit:
-                        check_not_in_future(event, now_ms, max_future_ms)
+                    translation = read(item, now_ms)
                 except InvalidEvent as exc:
                     summary.rejected[exc.reason] += 1
                     _dead_letter(dead_out, path, number, exc.reason, exc.detail)
                     continue
-                step, out = offer(event)
-                if out:
-                    write(out)
-                elif step.disposition is late:
-                    detail = (
-                        f"event at {event.occurred_at_ms} is behind stream time {processor.watermark_ms} "
-                        "by more than the allowed lateness"
-                    )
-                    _dead_letter(dead_out, path, number, "late", detail)
+                if platform:
+                    kinds[translation.kind] += 1
+                    if translation.ignored:
+                        ignored[translation.kind] += 1
+                    notes.update(translation.notes)
+                for event in translation.events:
+                    step, out = offer(event)
+                    if out:
+                        write(out)
+                    elif step.disposition is late:
+                        detail = (
+                            f"event at {event.occurred_at_ms} is behind stream time {processor.watermark_ms} "
+                            "by more than the allowed lateness"
+                        )
+                        _dead_letter(dead_out, path, number, "late", detail)
         write(pipeline.finish())
     summary.events = events
     summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
     summary.late = processor.counts["late"]
     summary.still_open = len(processor.open_intervals())
+    if platform:
+        summary.source = {
+            "format": intake.format,
+            "records": dict(sorted(kinds.items())),
+            "ignored": dict(sorted(ignored.items())),
+            "notes": dict(sorted(notes.items())),
+            "restated": processor.counts["restated"],
+            "acw_disagreements": processor.counts["acw_disagreements"],
+        }
     (out_dir / "summary.json").write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return summary
 

@@ -91,8 +91,25 @@ def decode_call_event(data: bytes | None, fmt: InputFormat, schema_ids: frozense
     try:
         record = codec("call_event").decode(data)
     except Exception as exc:
-        raise InvalidEvent("unparseable", f"not a CallEvent in Avro binary: {type(exc).__name__}: {exc}") from None
+        record = _decode_previous_call_event(data, exc)
     return event_from_record(record)
+
+
+PREVIOUS_CALL_EVENT_SCHEMAS = ("history/call_event.v1",)
+
+
+def _decode_previous_call_event(data: bytes, error: Exception) -> dict[str, Any]:
+    """A plain-Avro CallEvent written with an earlier version of the schema (a producer not yet upgraded).
+
+    Plain Avro carries no writer schema, so the earlier versions kept in `schemas/history/` are tried in turn;
+    a record of one of them lacks only fields that have defaults.
+    """
+    for name in PREVIOUS_CALL_EVENT_SCHEMAS:
+        try:
+            return codec(name).decode(data)
+        except Exception:  # not this version either
+            continue
+    raise InvalidEvent("unparseable", f"not a CallEvent in Avro binary: {type(error).__name__}: {error}") from None
 
 
 def check_not_in_future(event: CallEvent, now_ms: int, max_ahead_ms: int) -> CallEvent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
 
@@ -14,7 +14,9 @@ from streams.domain.alerts import BENCHMARKS, RuleError, load_rules
 from streams.domain.pipeline import AggregationConfig
 from streams.domain.processor import RulesConfig
 from streams.domain.windows import parse_windows
-from streams.serialization import InputFormat
+from streams.sources.connect_agent import HIERARCHY_LEVELS
+from streams.sources.directory import AgentDirectory, DirectoryError
+from streams.sources.formats import FORMATS, parse_input_topics
 
 
 class ConfigError(ValueError):
@@ -45,7 +47,14 @@ class Settings:
     alerts_topic: str = "acw.alerts"
     panes_topic: str = "acw.aggregate-panes"
     partitions: int = 6
-    input_format: InputFormat = "avro"
+    input_format: str = "avro"
+    input_topics: str = ""
+    agent_directory: str = ""
+    connect_hierarchy_level: int = 0
+    twilio_team_attribute: str = "team_name"
+    twilio_disposition_path: str = "conversations.outcome"
+    twilio_available_activities: str = "Available"
+    twilio_offline_activities: str = "Offline"
     max_acw_seconds: float = 1800.0
     allowed_lateness_seconds: float = 5.0
     dedup_window_seconds: float = 3600.0
@@ -76,8 +85,25 @@ class Settings:
             return ConfigError(f"ACW_{name.upper()}: {why}")
 
         _check_connection_settings(self, bad)
-        if self.input_format not in get_args(InputFormat):
-            raise bad("input_format", f"must be one of {get_args(InputFormat)}, got {self.input_format!r}")
+        if self.input_format not in FORMATS:
+            raise bad("input_format", f"must be one of {', '.join(FORMATS)}, got {self.input_format!r}")
+        try:
+            inputs = parse_input_topics(self.input_topics, self.input_topic, self.input_format)
+        except ValueError as exc:
+            raise bad("input_topics", str(exc)) from None
+        if self.rekey_topic in (t for t, _ in inputs):
+            raise bad("input_topics", f"must not list the re-key topic {self.rekey_topic!r}")
+        object.__setattr__(self, "_inputs", inputs)
+        try:
+            directory = AgentDirectory.load(Path(self.agent_directory)) if self.agent_directory else AgentDirectory()
+        except DirectoryError as exc:
+            raise bad("agent_directory", str(exc)) from None
+        object.__setattr__(self, "_directory", directory)
+        if not 0 <= self.connect_hierarchy_level <= len(HIERARCHY_LEVELS):
+            raise bad("connect_hierarchy_level", f"must be 0 (the deepest level present) to {len(HIERARCHY_LEVELS)}")
+        for name in ("twilio_team_attribute", "twilio_disposition_path", "twilio_available_activities"):
+            if not getattr(self, name).strip():
+                raise bad(name, "must not be empty")
         for name in ("partitions", "checkpoint_events"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")
@@ -182,6 +208,14 @@ class Settings:
             values[name] = _convert(key, raw, _CONVERTERS.get(str(known[name].type), str))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        """(topic, format) of every input topic: ACW_INPUT_TOPICS, else ACW_INPUT_TOPIC in ACW_INPUT_FORMAT."""
+        return self._inputs  # type: ignore[attr-defined,no-any-return]
+
+    def directory(self) -> AgentDirectory:
+        """The agent directory read at start (empty without ACW_AGENT_DIRECTORY)."""
+        return self._directory  # type: ignore[attr-defined,no-any-return]
 
     def schema_ids(self) -> frozenset[int]:
         """Confluent schema ids accepted on the input (empty: any)."""

@@ -22,13 +22,16 @@ from faust.types import EventT, StreamT
 from streams import logs
 from streams.connection import BrokerWatch, client_options, faust_credentials, ssl_context
 from streams.domain.aggregates import WindowKey, WindowStats
-from streams.domain.events import EventType, InvalidEvent
+from streams.domain.events import CallEvent, EventType, InvalidEvent
 from streams.domain.merge import MergeOutput, WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
 from streams.domain.processor import Disposition, RulesConfig
 from streams.metrics import Metrics
-from streams.serialization import check_not_in_future, codec, decode_call_event
+from streams.serialization import codec, encode_call_event
 from streams.settings import Settings
+from streams.sources.callevent import RekeyedSource
+from streams.sources.formats import NATIVE_FORMATS, build_source
+from streams.sources.intake import Intake
 
 log = logging.getLogger("acw.worker")
 
@@ -370,11 +373,15 @@ class IntervalStage(Stage):
 
     def __init__(self, worker: AcwWorker) -> None:
         s = worker.settings
-        super().__init__(worker, (s.input_topic, s.rekey_topic))
+        inputs = s.inputs()
+        super().__init__(worker, (*(topic for topic, _ in inputs), s.rekey_topic))
         self._consumed = {t: self.metrics.events_consumed.labels(t.name) for t in EventType}
         self._applied = self.metrics.applied
-        self._schema_ids = s.schema_ids()
-        self._max_future_ms = round(s.max_future_seconds * 1000)
+        max_future_ms = round(s.max_future_seconds * 1000)
+        directory = s.directory()
+        self.intakes = {topic: Intake(build_source(fmt, s), directory, max_future_ms) for topic, fmt in inputs}
+        # Re-keyed records are events already translated (and given their directory team) at their first topic.
+        self.intakes[s.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
         self._encode_interval = codec("acw_interval").encode
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
@@ -385,32 +392,46 @@ class IntervalStage(Stage):
         rt.last_event_wall = rt.last_advance_wall = time.monotonic()
         if not self.is_new(rt, message):
             return
+        intake = self.intakes[message.topic]
         try:
-            call = decode_call_event(event.value, self.settings.input_format, self._schema_ids)
-            check_not_in_future(call, int(time.time() * 1000), self._max_future_ms)
+            translation = intake.read(event.value, int(time.time() * 1000))
         except InvalidEvent as exc:
             self.metrics.events_consumed.labels("invalid").inc()
             await self.worker.dead_letter(message, exc.reason, exc.detail)
             return
+        if intake.source.format not in NATIVE_FORMATS:
+            self.metrics.observe_translation(intake.format, translation.kind, translation.ignored, translation.notes)
+        for call in translation.events:
+            await self._apply(rt, message, call)
+
+    async def _apply(self, rt: PartitionRuntime, message: Any, call: CallEvent) -> None:
+        """Offer one translated event to the partition's core (or re-key it to its agent's partition)."""
         self._consumed[call.event_type].inc()
-        if message.key != call.agent_id.encode():
+        key = call.agent_id.encode()
+        if message.key != key:
             self.metrics.rekeyed.inc()
-            await self.worker.send(self.settings.rekey_topic, call.agent_id.encode(), event.value)
+            await self.worker.send(self.settings.rekey_topic, key, encode_call_event(call))
             return
+        processor = rt.core.processor
+        disagreements = processor.counts["acw_disagreements"]
         step, out = rt.core.offer(call)
         if step.disposition is Disposition.ACCEPTED:
             self._applied.inc()
         elif step.disposition is Disposition.DUPLICATE:
             self.metrics.duplicates.inc()
+        elif step.disposition is Disposition.RESTATED:
+            self.metrics.restated.inc()
         elif step.disposition is Disposition.LATE:
             self.metrics.late.inc()
             await self.worker.dead_letter(
                 message,
                 "late",
                 f"event at {call.occurred_at_ms} is behind stream time "
-                f"{rt.core.processor.watermark_ms} by more than the allowed lateness",
+                f"{processor.watermark_ms} by more than the allowed lateness",
             )
         if out:
+            if processor.counts["acw_disagreements"] != disagreements:
+                self.metrics.acw_disagreements.inc(processor.counts["acw_disagreements"] - disagreements)
             await self.emit(rt, out, message)
 
     async def emit(self, rt: PartitionRuntime, out: Output, message: Any = None) -> None:
@@ -454,7 +475,8 @@ class IntervalStage(Stage):
         app = self.worker.app
         if app.rebalancing or not app.flow_control.is_active():
             return  # tables may still be recovering
-        assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == self.settings.input_topic}
+        inputs = {topic for topic, _ in self.settings.inputs()}
+        assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in inputs}
         now = time.monotonic()
         for partition in sorted(assigned):
             if not self._owns(partition):

@@ -72,14 +72,23 @@ class CallEvent(NamedTuple):
     source: str | None = None
     channel: Channel | None = None
     attributes: Mapping[str, str] = _NO_ATTRIBUTES
+    # Platform-reported talk and hold of a CONTACT_DISCONNECTED (the contact then counts as connected).
+    talk_ms: int | None = None
+    hold_ms: int | None = None
+    # Repeats what an earlier record of the source reported: dropped silently when already seen or late.
+    restated: bool = False
 
     def sort_key(self) -> tuple[int, int, str]:
         """The total order events are applied in: time, then type order, then id."""
         return (self.occurred_at_ms, self.event_type, self.event_id)
 
     def to_record(self) -> dict[str, Any]:
-        """The Avro/JSON record of this event (schema field names, epoch-ms timestamp)."""
-        return {
+        """The Avro/JSON record of this event (schema field names, epoch-ms timestamp).
+
+        The platform fields (`talk_ms`, `hold_ms`, `restated`) appear only when set: records of events
+        without them stay as they were before those fields existed, and Avro fills in their defaults.
+        """
+        record = {
             "event_id": self.event_id,
             "event_type": self.event_type.name,
             "occurred_at": self.occurred_at_ms,
@@ -93,6 +102,12 @@ class CallEvent(NamedTuple):
             "channel": self.channel.value if self.channel is not None else None,
             "attributes": dict(self.attributes),
         }
+        if self.talk_ms is not None or self.hold_ms is not None:
+            record["talk_ms"] = self.talk_ms
+            record["hold_ms"] = self.hold_ms
+        if self.restated:
+            record["restated"] = True
+        return record
 
 
 class InvalidEvent(ValueError):
@@ -201,4 +216,16 @@ def event_from_record(record: Any) -> CallEvent:
         raise InvalidEvent("wrong_type", "attributes must be a map of strings to strings")
     if event_type in CONTACT_EVENTS and not optional[0]:
         raise InvalidEvent("missing_field", f"contact_id is required for {event_type.name}")
-    return CallEvent(event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes)
+    talk_ms = get("talk_ms")
+    hold_ms = get("hold_ms")
+    restated = get("restated")
+    if talk_ms is None and hold_ms is None and not restated:
+        return CallEvent(event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes)
+    for name, value in (("talk_ms", talk_ms), ("hold_ms", hold_ms)):
+        if value is not None and (type(value) is not int or value < 0):
+            raise InvalidEvent("wrong_type", f"{name} must be a non-negative integer of milliseconds")
+    if restated is not None and type(restated) is not bool:
+        raise InvalidEvent("wrong_type", "restated must be a boolean")
+    return CallEvent(
+        event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes, talk_ms, hold_ms, bool(restated)
+    )

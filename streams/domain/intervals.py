@@ -10,6 +10,11 @@ from typing import Any
 
 from streams.domain.events import CONTACT_EVENTS, CallEvent, Channel, EventType
 
+# An AGENT_UNAVAILABLE carrying this attribute takes the agent's latest presence (the `status` of its latest
+# AGENT_LOGGED_IN) as its status, when one is known; its own `status` is the fallback.
+STATUS_SOURCE_ATTRIBUTE = "status_source"
+PRESENCE_STATUS = "presence"
+
 _INTERVAL_NAMESPACE = uuid.UUID("6f6b7a1e-4c0b-5d7e-9a43-0e6b1c2d3a51")
 _NAMESPACE_BYTES = _INTERVAL_NAMESPACE.bytes
 
@@ -114,6 +119,9 @@ class ContactState:
     acw_channel: Channel = Channel.VOICE
     acw_team_id: str | None = None
     acw_queue_id: str | None = None
+    # Talk and hold as the platform reported them on the disconnect (sources without real-time connects).
+    reported_talk_ms: int | None = None
+    reported_hold_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the changelog."""
@@ -130,6 +138,7 @@ class ContactState:
             "ach": self.acw_channel.value,
             "at": self.acw_team_id,
             "aq": self.acw_queue_id,
+            **({"rt": self.reported_talk_ms, "rh": self.reported_hold_ms} if self.reported_talk_ms is not None else {}),
         }
 
     @classmethod
@@ -148,6 +157,8 @@ class ContactState:
             acw_channel=Channel(d["ach"]),
             acw_team_id=d["at"],
             acw_queue_id=d["aq"],
+            reported_talk_ms=d.get("rt"),
+            reported_hold_ms=d.get("rh"),
         )
 
 
@@ -162,6 +173,8 @@ class AgentState:
     # event_id -> occurred_at_ms of recently seen events, for de-duplication.
     seen: dict[str, int] = field(default_factory=dict)
     seen_prune_at: int = 64
+    # The `status` of the agent's latest AGENT_LOGGED_IN (a platform presence such as "Break"), until logout.
+    presence: str | None = None
 
     def open_contacts(self) -> list[tuple[str, ContactState]]:
         """Contacts whose ACW is open, in (disconnect time, contact id) order."""
@@ -187,6 +200,7 @@ class AgentState:
             "q": self.queue_id,
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
             "s": dict(self.seen),
+            **({"p": self.presence} if self.presence is not None else {}),
         }
 
     @classmethod
@@ -200,6 +214,7 @@ class AgentState:
             contacts={cid: ContactState.from_dict(c) for cid, c in d["c"].items()},
             seen=seen,
             seen_prune_at=max(64, 2 * len(seen)),
+            presence=d.get("p"),
         )
 
 
@@ -218,7 +233,11 @@ def close_interval(
     assert disconnected_at_ms is not None
     del agent.contacts[contact_id]
     acw_seconds = (ended_at_ms - disconnected_at_ms) / 1000.0
-    if contact.connected_at_ms is None:
+    if contact.reported_talk_ms is not None:
+        talk = contact.reported_talk_ms / 1000.0
+        hold = (contact.reported_hold_ms or 0) / 1000.0
+        handle = talk + hold + acw_seconds
+    elif contact.connected_at_ms is None:
         talk = hold = handle = None
     else:
         hold = contact.hold_ms / 1000.0
@@ -277,10 +296,16 @@ def apply_event(agent: AgentState, event: CallEvent, max_acw_ms: int, contact_tt
     elif kind is EventType.AGENT_AVAILABLE:
         closed.extend(_close_all(agent, t, EndReason.AVAILABLE))
     elif kind is EventType.AGENT_UNAVAILABLE:
-        closed.extend(_close_all(agent, t, EndReason.STATUS_CHANGE, event.status))
+        status = event.status
+        if agent.presence is not None and event.attributes.get(STATUS_SOURCE_ATTRIBUTE) == PRESENCE_STATUS:
+            status = agent.presence
+        closed.extend(_close_all(agent, t, EndReason.STATUS_CHANGE, status))
     elif kind is EventType.AGENT_LOGGED_OUT:
         closed.extend(_close_all(agent, t, EndReason.LOGGED_OUT))
         agent.contacts.clear()
+        agent.presence = None
+    elif kind is EventType.AGENT_LOGGED_IN and event.status is not None:
+        agent.presence = event.status
     if len(agent.contacts) > 4:
         _prune_stale(agent, t - contact_ttl_ms)
     return closed
@@ -333,7 +358,10 @@ def _apply_contact_event(agent: AgentState, event: CallEvent, t: int) -> list[Ac
             contact.hold_ms += t - contact.hold_started_at_ms
             contact.hold_started_at_ms = None
     elif kind is EventType.CONTACT_DISCONNECTED:
-        if contact.offered and contact.connected_at_ms is None:
+        if event.talk_ms is not None:
+            contact.reported_talk_ms = event.talk_ms
+            contact.reported_hold_ms = event.hold_ms
+        elif contact.offered and contact.connected_at_ms is None:
             del agent.contacts[contact_id]  # missed or abandoned offer: no ACW
             return closed
         if contact.hold_started_at_ms is not None:

@@ -38,6 +38,8 @@ class Disposition(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     LATE = "late"
+    # A restated event (an earlier record already reported it) that was already seen or is late: dropped silently.
+    RESTATED = "restated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,10 @@ class Step:
 _DUPLICATE = Step(Disposition.DUPLICATE)
 _LATE = Step(Disposition.LATE)
 _ACCEPTED = Step(Disposition.ACCEPTED)
+_RESTATED = Step(Disposition.RESTATED)
+# Where a platform reports its own ACW for a contact (attribute of WRAPUP_COMPLETED), and how far ours may differ.
+REPORTED_ACW_ATTRIBUTE = "reported_acw_ms"
+REPORTED_ACW_TOLERANCE_MS = 1000
 
 
 class Processor:
@@ -90,10 +96,16 @@ class Processor:
             agent = self.agents[event.agent_id] = AgentState(event.agent_id)
         cutoff = (wm if wm is not None and wm > t else t) - self.config.dedup_window_ms
         if not agent.remember(event.event_id, t, cutoff):
+            if event.restated:
+                self.counts["restated"] += 1
+                return _RESTATED
             self.counts["duplicates"] += 1
             return _DUPLICATE
         self._dirty.add(event.agent_id)
         if wm is not None and t < wm - self.config.allowed_lateness_ms:
+            if event.restated:
+                self.counts["restated"] += 1
+                return _RESTATED
             self.counts["late"] += 1
             return _LATE
         self._accepted += 1
@@ -140,6 +152,8 @@ class Processor:
             dirty.add(event.agent_id)
             if closed:
                 out.extend(closed)
+                if event.attributes and REPORTED_ACW_ATTRIBUTE in event.attributes:
+                    self._compare_reported_acw(event, closed)
             if event.event_type is EventType.CONTACT_DISCONNECTED:
                 contact = agent.contacts.get(event.contact_id or "")
                 if contact is not None and contact.disconnected_at_ms == event.occurred_at_ms:
@@ -161,6 +175,18 @@ class Processor:
         for interval in out:
             self.counts[f"intervals.{interval.end_reason.value}"] += 1
         return out
+
+    def _compare_reported_acw(self, event: CallEvent, closed: list[AcwInterval]) -> None:
+        """Count a platform-reported ACW that disagrees with ours by more than the tolerance (ours is kept)."""
+        try:
+            reported_ms = int(event.attributes[REPORTED_ACW_ATTRIBUTE])
+        except ValueError:
+            return
+        for interval in closed:
+            if interval.contact_id == event.contact_id and interval.end_reason is EndReason.WRAPUP_COMPLETED:
+                ours_ms = interval.ended_at_ms - interval.disconnected_at_ms
+                if abs(ours_ms - reported_ms) > REPORTED_ACW_TOLERANCE_MS:
+                    self.counts["acw_disagreements"] += 1
 
     def _expire(self, before_ms: int) -> list[AcwInterval]:
         out = []
