@@ -273,7 +273,13 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.speed < 0:
         print("acw simulate: --speed must be >= 0", file=sys.stderr)
         return 2
-    counts = run_simulation(config, faults, settings, out=args.out, topic=args.topic, speed=args.speed)
+    try:
+        counts = run_simulation(
+            config, faults, settings, out=args.out, topic=args.topic, speed=args.speed, fmt=args.format
+        )
+    except ValueError as exc:
+        print(f"acw simulate: {exc}", file=sys.stderr)
+        return 2
     where = args.out or f"topic {args.topic}"
     extras = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()) if k != "events") or "no faults"
     print(f"simulated {counts['events']:,} events of {args.agents} agents ({extras}) -> {where}")

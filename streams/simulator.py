@@ -262,7 +262,7 @@ class Emitted:
     """One record to emit: when (event time it is sent at), key, and either an event or malformed bytes."""
 
     send_at_ms: int
-    key: bytes
+    key: bytes | None
     event: CallEvent | None
     raw: bytes | None = None
     fault: str | None = None
@@ -276,8 +276,19 @@ MALFORMED = (
 )
 
 
-def with_faults(events: Iterator[CallEvent], faults: Faults, seed: int = 1) -> Iterator[Emitted]:
-    """The stream as it would arrive: duplicated, reordered within `reorder_ms`, some late, some garbage."""
+def platform_items(events: Iterator[CallEvent], fmt: str) -> Iterator[Emitted]:
+    """The events rendered as a platform's records (`simulator_platforms`), as items to emit."""
+    from streams.simulator_platforms import render
+
+    for record in render(events, fmt):
+        yield Emitted(record.time_ms, record.key, None, raw=record.value)
+
+
+def with_faults(events: Iterator[CallEvent] | Iterator[Emitted], faults: Faults, seed: int = 1) -> Iterator[Emitted]:
+    """The stream as it would arrive: duplicated, reordered within `reorder_ms`, some late, some garbage.
+
+    Items may be our events or rendered platform records (`platform_items`); faults apply to either.
+    """
     rng = random.Random(f"faults/{seed}")
     buffer: list[tuple[int, int, Emitted]] = []
     n = 0
@@ -288,16 +299,19 @@ def with_faults(events: Iterator[CallEvent], faults: Faults, seed: int = 1) -> I
         heapq.heappush(buffer, (send_at, n, item))
 
     horizon = faults.reorder_ms + faults.late_by_ms + 10_000
-    for event in events:
-        t, key = event.occurred_at_ms, event.agent_id.encode()
+    for item in events:
+        if isinstance(item, CallEvent):
+            event, raw, t, key = item, None, item.occurred_at_ms, item.agent_id.encode()
+        else:
+            event, raw, t, key = item.event, item.raw, item.send_at_ms, item.key
         send_at = t + (rng.randrange(faults.reorder_ms) if faults.reorder_ms else 0)
         fault = None
         if faults.late_rate and rng.random() < faults.late_rate:
             send_at, fault = t + faults.late_by_ms + rng.randrange(1_000, 10_000), "late"
-        push(send_at, Emitted(send_at, key, event, fault=fault))
+        push(send_at, Emitted(send_at, key, event, raw, fault=fault))
         if faults.duplicate_rate and rng.random() < faults.duplicate_rate:
             dup_at = send_at + rng.randrange(0, 2_000)
-            push(dup_at, Emitted(dup_at, key, event, fault="duplicate"))
+            push(dup_at, Emitted(dup_at, key, event, raw, fault="duplicate"))
         if faults.malformed_rate and rng.random() < faults.malformed_rate:
             push(send_at, Emitted(send_at, key, None, raw=rng.choice(MALFORMED), fault="malformed"))
         while buffer and buffer[0][0] < t - horizon:

@@ -6,10 +6,11 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from streams.settings import Settings
-from streams.simulator import Emitted, Faults, SimulationConfig, simulate, to_json_line, with_faults
+from streams.simulator import Emitted, Faults, SimulationConfig, platform_items, simulate, to_json_line, with_faults
 
 
 class _Pacer:
@@ -35,9 +36,20 @@ def run_simulation(
     out: Path | None = None,
     topic: str | None = None,
     speed: float = 0.0,
+    fmt: str | None = None,
 ) -> Counter[str]:
-    """Emit the simulation to a file or topic; counts of events and injected faults."""
-    items = with_faults(simulate(config), faults, config.seed)
+    """Emit the simulation to a file or topic; counts of records sent once (`events`) and injected faults.
+
+    `fmt` names a platform format to render the simulated events in (`simulator_platforms`); otherwise
+    they are our own CallEvents (JSON Lines or Avro container files by suffix, ACW_INPUT_FORMAT on Kafka).
+    """
+    platform = fmt is not None and fmt not in ("avro", "json")
+    if platform and out is not None and out.suffix == ".avro":
+        raise ValueError(f"{fmt} records are JSON: write them to a .jsonl file")
+    events = simulate(config)
+    items = with_faults(platform_items(events, fmt) if platform else events, faults, config.seed)  # type: ignore[arg-type]
+    if topic is not None and fmt in ("avro", "json"):
+        settings = replace(settings, input_format=fmt)
     if out is not None:
         return _to_file(items, out, _Pacer(speed))
     assert topic is not None
@@ -45,8 +57,8 @@ def run_simulation(
 
 
 def _count(counts: Counter[str], item: Emitted) -> None:
-    """Events sent once each (late ones included), and each injected fault by kind."""
-    if item.event is not None and item.fault != "duplicate":
+    """Events (or platform records) sent once each (late ones included), and each injected fault by kind."""
+    if item.fault not in ("duplicate", "malformed"):
         counts["events"] += 1
     if item.fault:
         counts[item.fault] += 1

@@ -10,6 +10,9 @@ import orjson
 
 from streams.domain.events import MAX_ID_LENGTH, MAX_TEXT_LENGTH, InvalidEvent, parse_timestamp_ms
 
+# Snapshots repeat the same timestamps record after record: parsed strings are remembered (bounded).
+_TIMES: dict[str, int] = {}
+_TIMES_LIMIT = 65_536
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -25,7 +28,7 @@ class FieldReader:
 
     def load(self, data: bytes | Mapping[str, Any]) -> Mapping[str, Any]:
         """The record as a JSON object (bytes are parsed)."""
-        if isinstance(data, Mapping):
+        if type(data) is dict or isinstance(data, Mapping):
             return data
         if not data:
             raise self.fail("unparseable", "the record is empty")
@@ -40,6 +43,8 @@ class FieldReader:
     def obj(self, record: Mapping[str, Any], name: str, *, required: bool = False) -> Mapping[str, Any] | None:
         """A nested object, or None when absent or null."""
         value = record.get(name)
+        if type(value) is dict:
+            return value
         if value is None:
             if required:
                 raise self.fail("missing_field", f"{name} is required")
@@ -53,6 +58,8 @@ class FieldReader:
     ) -> str | None:
         """A string field; empty counts as absent."""
         value = record.get(name)
+        if type(value) is str and 0 < len(value) <= limit:
+            return value
         if value is None or value == "":
             if required:
                 raise self.fail("missing_field", f"{name} is required")
@@ -74,12 +81,21 @@ class FieldReader:
             if required:
                 raise self.fail("missing_field", f"{name} is required")
             return None
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
+        if isinstance(value, str):
+            cached = _TIMES.get(value)
+            if cached is not None:
+                return cached
+            if value.isdigit():
+                value = int(value)
         try:
-            return parse_timestamp_ms(value)
+            ms = parse_timestamp_ms(value)
         except InvalidEvent as exc:
             raise self.fail("bad_timestamp", f"{name}: {exc.detail}") from None
+        if isinstance(record.get(name), str):
+            if len(_TIMES) >= _TIMES_LIMIT:
+                _TIMES.clear()
+            _TIMES[record[name]] = ms
+        return ms
 
     def integer(self, record: Mapping[str, Any], name: str) -> int | None:
         """A non-negative integer (a number or a string of digits), or None when absent."""
@@ -106,9 +122,12 @@ def topic_pattern(topic: str) -> str:
 
 
 def with_lower_keys(value: Any) -> Any:
-    """A copy with every key's first letter lower-cased (`AgentInfo` and `agentInfo` read alike)."""
-    if isinstance(value, Mapping):
-        return {(k[:1].lower() + k[1:] if isinstance(k, str) else k): with_lower_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [with_lower_keys(v) for v in value]
-    return value
+    """A copy of an object with every key's first letter lower-cased (`AgentInfo` and `agentInfo` read alike)."""
+    if type(value) is not dict:
+        return value
+    return {
+        (k[:1].lower() + k[1:] if type(k) is str and k[:1].isupper() else k): (
+            with_lower_keys(v) if type(v) is dict else v
+        )
+        for k, v in value.items()
+    }

@@ -91,14 +91,12 @@ class TwilioSource:
 
         if kind != "reservation.completed":
             return Translation(kind, (event(_RESERVATION[kind], kind),), notes=tuple(notes))
+        # Only the wrap-up opens ACW: a reservation completed straight from accepted never reported wrap-up,
+        # and a restated disconnect here would open a phantom interval after a status change had closed it.
         outcome = _json_path(_json_attr(record, "TaskAttributes"), self.settings.disposition_path)
-        # A task completed without wrap-up has zero ACW: the restated disconnect opens it at this moment,
-        # and changes nothing when the wrap-up's disconnect came first.
-        events = (
-            event(EventType.CONTACT_DISCONNECTED, kind, restated=True),
-            event(EventType.WRAPUP_COMPLETED, kind, disposition_code=outcome),
+        return Translation(
+            kind, (event(EventType.WRAPUP_COMPLETED, kind, disposition_code=outcome),), notes=tuple(notes)
         )
-        return Translation(kind, events, notes=tuple(notes))
 
     def _activity(
         self, record: Mapping[str, Any], sid: str, agent_id: str, t: int, team: str | None, source: str | None
