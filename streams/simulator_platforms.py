@@ -132,7 +132,7 @@ class ConnectAgentRenderer(_Renderer):
                 "LastName": "Agent",
                 "Username": "sim",
                 "RoutingProfile": {"Name": "Simulated"},
-            },  # fmt: skip
+            },
             "Contacts": contacts,
         }
 
