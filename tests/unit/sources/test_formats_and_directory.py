@@ -1,0 +1,77 @@
+"""Input topics and formats, the agent directory, and the intake that applies both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.domain.events import CallEvent, EventType, InvalidEvent
+from streams.serialization import encode_call_event
+from streams.settings import ConfigError, Settings
+from streams.sources.callevent import CallEventSource, RekeyedSource
+from streams.sources.directory import AgentDirectory, DirectoryError
+from streams.sources.formats import parse_input_topics
+from streams.sources.intake import Intake
+
+T = 1767225600000
+
+
+def test_input_topics_syntax() -> None:
+    assert parse_input_topics("", "call-events", "json") == (("call-events", "json"),)
+    assert parse_input_topics("a:connect-agent-events, b:connect-contact-events,c", "x", "avro") == (
+        ("a", "connect-agent-events"),
+        ("b", "connect-contact-events"),
+        ("c", "avro"),
+    )
+    for bad in ("a:telepathy", "a,a", ":genesys", ","):
+        with pytest.raises(ValueError):
+            parse_input_topics(bad, "x", "avro")
+
+
+def test_settings_name_the_variable() -> None:
+    assert Settings(input_topics="g:genesys").inputs() == (("g", "genesys"),)
+    for kwargs, name in (
+        ({"input_format": "fax"}, "ACW_INPUT_FORMAT"),
+        ({"input_topics": "g:fax"}, "ACW_INPUT_TOPICS"),
+        ({"input_topics": "acw.call-events.rekeyed:json"}, "ACW_INPUT_TOPICS"),
+        ({"agent_directory": "/no/such/file.csv"}, "ACW_AGENT_DIRECTORY"),
+        ({"connect_hierarchy_level": 6}, "ACW_CONNECT_HIERARCHY_LEVEL"),
+        ({"twilio_team_attribute": " "}, "ACW_TWILIO_TEAM_ATTRIBUTE"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            Settings(**kwargs)
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_directory_with_or_without_header(tmp_path: Path, header: bool) -> None:
+    path = tmp_path / "agents.csv"
+    path.write_text(("agent_id,team_id,display_name\n" if header else "") + "a1,blue,Ann\n\na2 , red\n")
+    directory = AgentDirectory.load(path)
+    assert dict(directory.teams) == {"a1": "blue", "a2": "red"} and dict(directory.names) == {"a1": "Ann"}
+    assert Settings(agent_directory=str(path)).directory().teams == directory.teams
+
+
+def test_directory_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "agents.csv"
+    path.write_text("a1,blue\na2\n")
+    with pytest.raises(DirectoryError, match=r"agents.csv:2"):
+        AgentDirectory.load(path)
+
+
+def test_intake_applies_the_directory_to_every_format_and_rejects_the_future(tmp_path: Path) -> None:
+    directory = AgentDirectory({"a1": "gold"})
+    intake = Intake(CallEventSource("json"), directory, max_future_ms=1000)
+    line = b'{"event_id": "e", "event_type": "AGENT_AVAILABLE", "occurred_at": %d, "agent_id": "a1", "team_id": "x"}'
+    [event] = intake.read(line % T, now_ms=T).events
+    assert event.team_id == "gold"
+    with pytest.raises(InvalidEvent) as err:
+        intake.read(line % (T + 5000), now_ms=T)
+    assert err.value.reason == "timestamp_in_future"
+
+
+def test_rekeyed_records_are_avro_and_legacy_json_copies_still_read() -> None:
+    event = CallEvent("e", EventType.CONTACT_DISCONNECTED, T, "a1", contact_id="c", talk_ms=5, hold_ms=0, restated=True)
+    source = RekeyedSource()
+    assert source.translate(encode_call_event(event)).events == (event,)
+    assert source.translate(encode_call_event(event, "json")).events == (event,)
