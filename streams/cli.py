@@ -65,8 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument(
         "--format",
         choices=FORMATS,
-        help="avro or json: encode our events; a platform format: send each line as it is, keyed as the platform "
-        "keys it (default ACW_INPUT_FORMAT)",
+        help="avro or json: encode our events; a platform format: send each line as it is, keyed by its agent's "
+        "routing key (default ACW_INPUT_FORMAT)",
+    )
+    pp.add_argument(
+        "--unkeyed", action="store_true", help="platform formats: send records unkeyed, as EventBridge does"
     )
 
     gp = sub.add_parser(
@@ -294,7 +297,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     topic = args.topic or settings.input_topic
     fmt = args.format or settings.input_format
-    summary = asyncio.run(produce_file(args.file, topic, settings, fmt))
+    summary = asyncio.run(produce_file(args.file, topic, settings, fmt, keyed=not args.unkeyed))
     print(f"sent {summary.valid:,} events and {summary.invalid:,} invalid records to {topic}")
     return 0
 

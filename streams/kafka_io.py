@@ -17,7 +17,7 @@ from streams.domain.events import InvalidEvent, event_from_record
 from streams.replay import _records
 from streams.serialization import check_not_in_future, encode_call_event, event_from_json
 from streams.settings import Settings
-from streams.sources.formats import PLATFORM_FORMATS, platform_key
+from streams.sources.formats import PLATFORM_FORMATS, build_source
 
 DAY_MS = 86_400_000
 
@@ -79,14 +79,16 @@ async def produce_file(
     fmt: str,
     progress: Callable[[int], None] | None = None,
     max_future_ms: int = 86_400_000,
+    keyed: bool = True,
 ) -> ProduceSummary:
     """Send a file's events keyed by agent; records the worker would reject are sent raw, unkeyed.
 
-    In a platform format each line is sent as it is, keyed as the platform's own pipeline keys it
-    (Connect agent events by agent ARN, as Kinesis does; EventBridge and webhook records unkeyed).
+    In a platform format each line is sent as it is, keyed by its agent's routing key (Connect: the agent
+    ARN, as Kinesis keys it; Genesys and TaskRouter: the agent id, as a forwarder should), or unkeyed as
+    EventBridge delivers (`keyed=False`). A record that does not translate is sent unkeyed.
     """
     if fmt in PLATFORM_FORMATS:
-        return await _produce_platform_file(path, topic, settings, fmt, progress)
+        return await _produce_platform_file(path, topic, settings, fmt, progress, keyed)
     producer = AIOKafkaProducer(
         **client_options(settings),
         acks="all",
@@ -122,8 +124,17 @@ async def produce_file(
 
 
 async def _produce_platform_file(
-    path: Path, topic: str, settings: Settings, fmt: str, progress: Callable[[int], None] | None
+    path: Path, topic: str, settings: Settings, fmt: str, progress: Callable[[int], None] | None, keyed: bool
 ) -> ProduceSummary:
+    source = build_source(fmt, settings)
+
+    def key_of(value: bytes) -> bytes | None:
+        try:
+            events = source.translate(value).events
+        except InvalidEvent:
+            return None
+        return source.routing_key(events[0]) if keyed and events else None
+
     producer = AIOKafkaProducer(
         **client_options(settings), acks="all", linger_ms=20, max_batch_size=256 * 1024, enable_idempotence=True
     )
@@ -136,7 +147,7 @@ async def _produce_platform_file(
                 if line.isspace():
                     continue
                 value = line.rstrip(b"\r\n")
-                key = platform_key(fmt, value)
+                key = key_of(value)
                 pending.append(await producer.send(topic, value, key=key))
                 summary.valid += 1  # the worker validates: a bad record is its dead letter, not ours
                 if len(pending) >= 10_000:

@@ -272,11 +272,17 @@ class ConnectContactRenderer(_Renderer):
 
 
 class GenesysRenderer(_Renderer):
-    """Genesys Cloud notifications: conversation detail events and user routing status and presence."""
+    """Genesys Cloud notifications: conversation detail events and user routing status and presence.
+
+    Keyed by user id, as the README's forwarder keys them (EventBridge itself delivers unkeyed).
+    """
+
+    key: bytes | None = None
 
     def render(self, event: CallEvent) -> list[PlatformRecord]:
         agent = self.agent(event)
         t, kind, uid = event.occurred_at_ms, event.event_type, event.agent_id
+        self.key = uid.encode()
         if kind is EventType.AGENT_LOGGED_IN:
             return [self._presence(uid, "On Queue", t)]
         if kind is EventType.AGENT_AVAILABLE:
@@ -363,15 +369,18 @@ class GenesysRenderer(_Renderer):
                     "timestamp": iso_ms(t + 900),
                 },
             }
-        return PlatformRecord(t, None, orjson.dumps(notification))
+        return PlatformRecord(t, self.key, orjson.dumps(notification))
 
 
 class TwilioRenderer(_Renderer):
-    """Twilio TaskRouter event callbacks (form parameters as JSON strings), unkeyed."""
+    """Twilio TaskRouter event callbacks (form parameters as JSON strings), keyed by worker sid like a forwarder."""
+
+    key: bytes | None = None
 
     def render(self, event: CallEvent) -> list[PlatformRecord]:
         agent = self.agent(event)
         t, kind, wid = event.occurred_at_ms, event.event_type, event.agent_id
+        self.key = wid.encode()
         if kind is EventType.AGENT_LOGGED_IN:
             return []  # TaskRouter has no login: leaving Offline is
         if kind is EventType.AGENT_AVAILABLE:
@@ -436,7 +445,7 @@ class TwilioRenderer(_Renderer):
             "TaskChannelUniqueName": "voice" if contact.channel is Channel.VOICE else "chat",
             "TaskAttributes": orjson.dumps(attributes).decode(),
         }
-        return PlatformRecord(t, None, orjson.dumps(record))
+        return PlatformRecord(t, self.key, orjson.dumps(record))
 
     def _activity(self, agent: _Agent, wid: str, name: str, t: int) -> PlatformRecord:
         record = {
@@ -446,7 +455,7 @@ class TwilioRenderer(_Renderer):
             "WorkerPreviousActivityName": agent.activity,
         }
         agent.activity = name
-        return PlatformRecord(t, None, orjson.dumps(record))
+        return PlatformRecord(t, self.key, orjson.dumps(record))
 
 
 RENDERERS = {

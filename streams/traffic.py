@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from streams.domain.events import CallEvent, Channel, EventType
@@ -92,10 +92,11 @@ def _agent_shift(rng: random.Random, shape: TrafficShape, a: int) -> Iterator[Ca
     yield make(t, EventType.AGENT_LOGGED_OUT)
 
 
-def end_of_input_events(after_ms: int, partitions: int) -> list[CallEvent]:
+def end_of_input_events(after_ms: int, partitions: int, key: Callable[[str], bytes] = str.encode) -> list[CallEvent]:
     """One login per input partition at `after_ms`: moves every partition's stream time past pending work.
 
-    Agent ids are chosen so that Kafka's default partitioner (murmur2) puts one on each partition.
+    Agent ids are chosen so that Kafka's default partitioner (murmur2) puts one on each partition, going by
+    `key` (an agent id's routing key: the id itself, or e.g. its Connect agent ARN).
     """
     from aiokafka.partitioner import DefaultPartitioner
 
@@ -105,7 +106,7 @@ def end_of_input_events(after_ms: int, partitions: int) -> list[CallEvent]:
     i = 0
     while len(events) < partitions:
         agent = f"zz-end-{i}"
-        p = partitioner(agent.encode(), all_partitions, all_partitions)
+        p = partitioner(key(agent), all_partitions, all_partitions)
         events.setdefault(p, CallEvent(f"end-{i}", EventType.AGENT_LOGGED_IN, after_ms, agent))
         i += 1
     return [events[p] for p in sorted(events)]

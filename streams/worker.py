@@ -401,17 +401,18 @@ class IntervalStage(Stage):
             return
         if intake.source.format not in NATIVE_FORMATS:
             self.metrics.observe_translation(intake.format, translation.kind, translation.ignored, translation.notes)
+        rekeyed = message.topic == self.settings.rekey_topic  # keyed by us: already in its agent's partition
         for call in translation.events:
-            await self._apply(rt, message, call)
+            self._consumed[call.event_type].inc()
+            key = intake.routing_key(call)
+            if rekeyed or message.key == key:
+                await self._apply(rt, message, call)
+            else:
+                self.metrics.rekeyed.inc()
+                await self.worker.send(self.settings.rekey_topic, key, encode_call_event(call))
 
     async def _apply(self, rt: PartitionRuntime, message: Any, call: CallEvent) -> None:
-        """Offer one translated event to the partition's core (or re-key it to its agent's partition)."""
-        self._consumed[call.event_type].inc()
-        key = call.agent_id.encode()
-        if message.key != key:
-            self.metrics.rekeyed.inc()
-            await self.worker.send(self.settings.rekey_topic, key, encode_call_event(call))
-            return
+        """Offer one translated event to the partition's core and send what it produced."""
         processor = rt.core.processor
         disagreements = processor.counts["acw_disagreements"]
         step, out = rt.core.offer(call)

@@ -32,3 +32,12 @@ class Source(Protocol):
     def translate(self, data: bytes | Mapping[str, object]) -> Translation:
         """Translate one record (raw bytes, or an already decoded object)."""
         ...
+
+    def routing_key(self, event: CallEvent) -> bytes:
+        """The Kafka key that puts all of an agent's events in one partition (for this format's agents)."""
+        ...
+
+
+def agent_key(event: CallEvent) -> bytes:
+    """The default routing key: our agent id."""
+    return event.agent_id.encode()

@@ -7,11 +7,13 @@ from typing import Any
 
 from streams.domain.events import event_from_record
 from streams.serialization import InputFormat, decode_call_event
-from streams.sources import Translation
+from streams.sources import Translation, agent_key
 
 
 class CallEventSource:
     """Decodes records of the `CallEvent` contract (plain or Confluent-framed Avro, or JSON)."""
+
+    routing_key = staticmethod(agent_key)
 
     def __init__(self, fmt: InputFormat, schema_ids: frozenset[int] = frozenset()) -> None:
         self.format = fmt

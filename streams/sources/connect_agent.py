@@ -57,10 +57,18 @@ class _Snapshot:
     team: str | None
 
 
+def agent_arn_key(event: CallEvent) -> bytes:
+    """Connect agents are routed by agent ARN (instance ARN + agent id), the key Connect's Kinesis stream has."""
+    if event.source and ":instance/" in event.source:
+        return f"{event.source}/agent/{event.agent_id}".encode()
+    return event.agent_id.encode()
+
+
 class ConnectAgentSource:
     """Translates Amazon Connect agent event stream records."""
 
     format = FORMAT
+    routing_key = staticmethod(agent_arn_key)
 
     def __init__(self, hierarchy_level: int = 0) -> None:
         if not 0 <= hierarchy_level <= len(HIERARCHY_LEVELS):

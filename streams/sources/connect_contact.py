@@ -13,6 +13,7 @@ from streams.domain.events import CallEvent, EventType
 from streams.domain.processor import REPORTED_ACW_ATTRIBUTE
 from streams.sources import Translation
 from streams.sources.channels import CONNECT, map_channel
+from streams.sources.connect_agent import agent_arn_key
 from streams.sources.fields import FieldReader, last_segment, with_lower_keys
 
 FORMAT = "connect-contact-events"
@@ -26,6 +27,7 @@ class ConnectContactSource:
     """Translates Amazon Connect contact events: connected to agent, disconnected, completed (with ACW)."""
 
     format = FORMAT
+    routing_key = staticmethod(agent_arn_key)  # the partition of the same agent's agent events
 
     def translate(self, data: bytes | Mapping[str, Any]) -> Translation:
         """CONNECTED_TO_AGENT, DISCONNECTED and COMPLETED become events; every other type is ignored."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
-
 from streams.sources import Source
 from streams.sources.callevent import CallEventSource
 from streams.sources.connect_agent import ConnectAgentSource
@@ -42,18 +40,6 @@ def parse_input_topics(raw: str, default_topic: str, default_format: str) -> tup
     if not pairs:
         raise ValueError("names no topic")
     return tuple(pairs)
-
-
-def platform_key(fmt: str, value: bytes) -> bytes | None:
-    """The Kafka key a platform's own pipeline gives a record: Connect agent events by agent ARN (the Kinesis
-    partition key), everything else (EventBridge, webhooks) none."""
-    if fmt != "connect-agent-events":
-        return None
-    try:
-        arn = orjson.loads(value).get("AgentARN")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return arn.encode() if isinstance(arn, str) else None
 
 
 def build_source(fmt: str, settings: Settings) -> Source:

@@ -14,7 +14,7 @@ from typing import Any
 from streams.domain.events import CallEvent, EventType
 from streams.domain.intervals import PRESENCE_STATUS, STATUS_SOURCE_ATTRIBUTE
 from streams.domain.processor import REPORTED_ACW_ATTRIBUTE
-from streams.sources import Translation
+from streams.sources import Translation, agent_key
 from streams.sources.channels import GENESYS, map_channel
 from streams.sources.fields import FieldReader, topic_pattern
 
@@ -31,6 +31,7 @@ class GenesysSource:
     """Translates Genesys Cloud conversation detail events and user routing-status and presence notifications."""
 
     format = FORMAT
+    routing_key = staticmethod(agent_key)
 
     def translate(self, data: bytes | Mapping[str, Any]) -> Translation:
         """user.start / user.end / acw, routingStatus and presence become events; other v2 topics are ignored."""

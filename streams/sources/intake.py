@@ -18,6 +18,7 @@ class Intake:
     ) -> None:
         self.source = source
         self.format = source.format
+        self.routing_key = source.routing_key
         self.directory = directory if directory else None
         self.max_future_ms = max_future_ms
 

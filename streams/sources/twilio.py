@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from streams.domain.events import CallEvent, EventType
-from streams.sources import Translation
+from streams.sources import Translation, agent_key
 from streams.sources.channels import TWILIO, map_channel
 from streams.sources.fields import FieldReader
 
@@ -51,6 +51,7 @@ class TwilioSource:
     """Translates TaskRouter reservation and worker activity callbacks."""
 
     format = FORMAT
+    routing_key = staticmethod(agent_key)
 
     def __init__(self, settings: TwilioSettings | None = None) -> None:
         self.settings = settings or TwilioSettings()
