@@ -12,6 +12,10 @@ export ACW_BOOTSTRAP_SERVERS
 ACW_BOOTSTRAP_SERVERS=$(deploy/kafka/broker.sh start --dir "$run/kafka" --port "${ACW_DEMO_KAFKA_PORT:-0}")
 export ACW_DATA_DIR="$run/worker" ACW_METRICS_PORT="${ACW_METRICS_PORT:-9108}"
 export ACW_APP_ID="acw-demo-$(date +%s)" ACW_INPUT_TOPIC="call-events-$(date +%s)"  # a fresh run each time
+# ACW_DEMO_FORMAT: the simulated contact center's records as a platform sends them (connect-agent-events,
+# connect-contact-events, genesys, twilio-taskrouter), or avro (our own contract, the default).
+export ACW_INPUT_FORMAT="${ACW_DEMO_FORMAT:-${ACW_INPUT_FORMAT:-avro}}"
+agents="${ACW_DEMO_AGENTS:-300}"
 worker_pid="" sim_pid=""
 cleanup() {
   trap - EXIT INT TERM
@@ -21,12 +25,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 acw=.venv/bin/acw
+# Teams for platforms whose records carry none (Genesys, Connect contact events): the agent directory.
+$acw simulate --agents "$agents" --duration 1m --out /dev/null --directory "$run/agents.csv" > /dev/null
+export ACW_AGENT_DIRECTORY="$run/agents.csv"
 $acw topics create > /dev/null
 $acw worker > "$run/worker.log" 2>&1 &
 worker_pid=$!
 # ${ACW_DEMO_AGENTS:-300} agents; event time runs ${ACW_DEMO_SPEED:-20}x faster than the clock.
-$acw simulate --agents "${ACW_DEMO_AGENTS:-300}" --duration 8h --speed "${ACW_DEMO_SPEED:-20}" \
-  --preset "${ACW_BENCHMARK:-general}" --topic "$ACW_INPUT_TOPIC" --duplicates 0.01 --reorder-ms 2000 \
+$acw simulate --agents "$agents" --duration 8h --speed "${ACW_DEMO_SPEED:-20}" \
+  --preset "${ACW_BENCHMARK:-general}" --topic "$ACW_INPUT_TOPIC" --format "$ACW_INPUT_FORMAT" \
+  --duplicates 0.01 --reorder-ms 2000 \
   > "$run/simulator.log" 2>&1 &
 sim_pid=$!
 echo "worker log: $run/worker.log   metrics: http://${ACW_METRICS_HOST:-127.0.0.1}:$ACW_METRICS_PORT/metrics"

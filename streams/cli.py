@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         help="record format: our CallEvent (json or avro, default ACW_INPUT_FORMAT for topics, by suffix for files) "
         "or a platform's records, rendered from the same simulated events",
     )
+    sp.add_argument(
+        "--directory", type=Path, metavar="CSV", help="also write the simulated agents' directory (ACW_AGENT_DIRECTORY)"
+    )
     sp.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="share of events sent twice")
     sp.add_argument("--reorder-ms", type=int, default=0, metavar="MS", help="shuffle events within this window")
     sp.add_argument("--late", type=float, default=0.0, metavar="RATE", help="share of events delayed past the lateness")
@@ -251,7 +254,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.simulator import Faults, SimulationConfig, parse_duration, parse_start
+    from streams.simulator import Faults, SimulationConfig, directory_csv, parse_duration, parse_start
     from streams.simulator_io import run_simulation
 
     try:
@@ -276,6 +279,9 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.speed < 0:
         print("acw simulate: --speed must be >= 0", file=sys.stderr)
         return 2
+    if args.directory is not None:
+        args.directory.parent.mkdir(parents=True, exist_ok=True)
+        args.directory.write_text(directory_csv(config))
     try:
         counts = run_simulation(
             config, faults, settings, out=args.out, topic=args.topic, speed=args.speed, fmt=args.format

@@ -17,8 +17,10 @@ from typing import Any
 from streams.domain.alerts import BENCHMARKS
 from streams.domain.events import InvalidEvent
 from streams.domain.pipeline import AcwPipeline, AggregationConfig
-from streams.serialization import codec, decode_call_event
+from streams.serialization import codec
 from streams.settings import Settings
+from streams.sources.formats import build_source
+from streams.sources.intake import Intake
 
 
 @dataclass
@@ -36,15 +38,19 @@ class LiveState:
     def __post_init__(self) -> None:
         self.pipeline = AcwPipeline(self.settings.rules(), AggregationConfig(rules=()))
         self.window_s = self.settings.aggregation().windows[0].size_ms // 1000
+        s = self.settings
+        self.intakes = {t: Intake(build_source(fmt, s), s.directory()) for t, fmt in s.inputs()}
 
-    def on_event(self, value: bytes | None) -> None:
+    def on_event(self, value: bytes | None, topic: str | None = None) -> None:
+        intake = self.intakes[topic] if topic is not None else next(iter(self.intakes.values()))
         try:
-            event = decode_call_event(value, self.settings.input_format)
+            events = intake.read(value or b"", int(time.time() * 1000)).events
         except InvalidEvent:
             return
-        self.events += 1
+        self.events += 1  # input records (a platform record can hold several events)
         self.arrivals.append(time.monotonic())
-        self.pipeline.offer(event)
+        for event in events:
+            self.pipeline.offer(event)
         self.pipeline.forget_changes()
 
     def on_aggregate(self, record: dict[str, Any]) -> None:
@@ -131,8 +137,9 @@ async def run_live(settings: Settings, refresh_s: float = 1.0, stop_after_s: flo
 
     state = LiveState(settings)
     decode_aggregate, decode_alert = codec("acw_aggregate").decode, codec("acw_alert").decode
+    inputs = {topic for topic, _ in settings.inputs()}
     consumer = AIOKafkaConsumer(
-        settings.input_topic,
+        *inputs,
         settings.aggregates_topic,
         settings.alerts_topic,
         **client_options(settings),
@@ -148,8 +155,8 @@ async def run_live(settings: Settings, refresh_s: float = 1.0, stop_after_s: flo
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
                 for tp, records in batch.items():
                     for r in records:
-                        if tp.topic == settings.input_topic:
-                            state.on_event(r.value)
+                        if tp.topic in inputs:
+                            state.on_event(r.value, tp.topic)
                         elif r.value is not None and tp.topic == settings.aggregates_topic:
                             state.on_aggregate(decode_aggregate(r.value))
                         elif r.value is not None:

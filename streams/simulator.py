@@ -251,6 +251,12 @@ def parse_start(text: str | None) -> int:
     return round(moment.timestamp() * 1000)
 
 
+def directory_csv(config: SimulationConfig) -> str:
+    """The simulated agents as an agent directory (`ACW_AGENT_DIRECTORY`): agent_id,team_id,display_name."""
+    rows = [f"agent-{i:05d},team-{i // config.team_size:03d},Agent {i}\n" for i in range(config.agents)]
+    return "agent_id,team_id,display_name\n" + "".join(rows)
+
+
 def simulate(config: SimulationConfig) -> Iterator[CallEvent]:
     """Every event of every agent's shift, in event-time order (ties in the rules' order)."""
     agents = [_Agent(config, i).shift() for i in range(config.agents)]
