@@ -5,6 +5,8 @@
 #                                    >= 1,000,000 simulated events, latency and peak RSS -> bench/results/peers.json
 #   bench/run.sh memory              replay of a 20,000-agent day, RSS over time -> bench/results/memory.json
 #   bench/run.sh soak [--minutes 10] one worker fed a simulated day in real time, RSS per minute -> bench/results/soak.json
+#   bench/run.sh formats [--runs 3]  replay per input format (ours and each platform's) on the same simulated day
+#                                    -> bench/results/formats.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,6 +21,9 @@ case "${1:-}" in
   soak)
     shift
     exec .venv/bin/python -m bench.soak "$@" ;;
+  formats)
+    shift
+    exec .venv/bin/python -m bench.formats "$@" ;;
   *)
     exec .venv/bin/python -m bench.bench "$@" ;;
 esac

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from streams.domain.events import CallEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Translation:
+class Translation(NamedTuple):
     """What one input record became: its kind (for metrics), its events, and what the adapter noticed.
 
     `ignored` marks a kind the adapter deliberately skips (heartbeats, customer-side events, configuration

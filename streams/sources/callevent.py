@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.domain.events import event_from_record
-from streams.serialization import InputFormat, decode_call_event
+from streams.domain.events import CallEvent, event_from_record
+from streams.serialization import InputFormat, decode_call_event, event_from_json
 from streams.sources import Translation, agent_key
 
 
@@ -18,13 +18,22 @@ class CallEventSource:
     def __init__(self, fmt: InputFormat, schema_ids: frozenset[int] = frozenset()) -> None:
         self.format = fmt
         self.schema_ids = schema_ids
+        self._json = fmt == "json"
 
-    def translate(self, data: bytes | Mapping[str, Any]) -> Translation:
+    def translate(self, data: bytes | Mapping[str, Any] | None) -> Translation:
         """One validated event; raises InvalidEvent with today's reasons (`unparseable`, `missing_field`, ...)."""
-        event = event_from_record(data) if isinstance(data, Mapping) else decode_call_event(
-            data, self.format, self.schema_ids
-        )  # fmt: skip
-        return Translation(event.event_type.name, (event,))
+        if type(data) is bytes and data and self._json:
+            event = event_from_json(data)
+        elif data is None or type(data) is bytes:
+            event = decode_call_event(data, self.format, self.schema_ids)
+        else:
+            event = event_from_record(data)
+        return _single(event)
+
+
+def _single(event: CallEvent) -> Translation:
+    """A one-event translation, built without NamedTuple's argument handling (this is the per-event path)."""
+    return tuple.__new__(Translation, ("", (event,), False, ()))  # type: ignore[return-value]
 
 
 class RekeyedSource(CallEventSource):
@@ -36,5 +45,5 @@ class RekeyedSource(CallEventSource):
 
     def translate(self, data: bytes | Mapping[str, Any]) -> Translation:
         if isinstance(data, bytes) and data[:1] == b"{":
-            return Translation("", (decode_call_event(data, "json"),))
+            return _single(decode_call_event(data, "json"))
         return super().translate(data)

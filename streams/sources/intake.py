@@ -21,18 +21,20 @@ class Intake:
         self.routing_key = source.routing_key
         self.directory = directory if directory else None
         self.max_future_ms = max_future_ms
+        self._translate = source.translate
 
     def read(self, data: bytes | Mapping[str, Any], now_ms: int) -> Translation:
         """The record's translation, with directory teams applied and no event too far ahead of `now_ms`."""
-        translation = self.source.translate(data)
-        events = translation.events
-        if not events:
-            return translation
+        translation = self._translate(data)
         limit = now_ms + self.max_future_ms
-        for event in events:
-            if event.occurred_at_ms > limit:
-                check_not_in_future(event, now_ms, self.max_future_ms)
-        if self.directory is not None:
-            events = self.directory.apply(events)
-            return Translation(translation.kind, events, translation.ignored, translation.notes)
+        events = translation.events
+        if len(events) == 1:
+            if events[0].occurred_at_ms > limit:
+                check_not_in_future(events[0], now_ms, self.max_future_ms)
+        else:
+            for event in events:
+                if event.occurred_at_ms > limit:
+                    check_not_in_future(event, now_ms, self.max_future_ms)
+        if self.directory is not None and translation.events:
+            return translation._replace(events=self.directory.apply(translation.events))
         return translation
