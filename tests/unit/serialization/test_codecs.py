@@ -125,3 +125,25 @@ def test_decoder_never_raises_anything_but_invalid_event(raw: bytes, fmt: str) -
         assert exc.reason and exc.detail
     else:
         assert event.event_id and event.agent_id
+
+
+def test_plain_avro_of_the_previous_schema_still_decodes() -> None:
+    """A producer not yet on the schema with talk_ms, hold_ms and restated sends v1 records: same event."""
+    event = CallEvent("e1", EventType.CONTACT_DISCONNECTED, T, "a1", contact_id="c1", channel=Channel.CHAT)
+    v1 = codec("history/call_event.v1").encode(event.to_record())
+    assert v1 != encode_call_event(event)
+    assert decode_call_event(v1, "avro") == event
+    with pytest.raises(InvalidEvent) as err:
+        decode_call_event(v1[:-3], "avro")
+    assert err.value.reason == "unparseable"
+
+
+def test_platform_fields_round_trip_through_avro_and_json() -> None:
+    event = CallEvent("e1", EventType.CONTACT_DISCONNECTED, T, "a1", contact_id="c1", talk_ms=50_000, hold_ms=7_000)
+    restated = event._replace(event_id="e2", talk_ms=None, hold_ms=None, restated=True)
+    for e in (event, restated):
+        assert decode_call_event(encode_call_event(e), "avro") == e
+        assert decode_call_event(encode_call_event(e, "json"), "json") == e
+    with pytest.raises(InvalidEvent) as err:
+        event_from_json(orjson.dumps({**VALID, "talk_ms": -1}))
+    assert err.value.reason == "wrong_type"
