@@ -13,6 +13,7 @@ import orjson
 from streams.kafka_io import create_topics, produce_file
 from streams.replay import replay
 from streams.settings import Settings
+from streams.sources.intake import Intake
 from streams.traffic import TrafficShape
 from tests.integration.conftest import GARBAGE_REASONS, write_traffic
 from tests.integration.kafka_helpers import read_records, topic_size, wait_for
@@ -49,8 +50,8 @@ def unique(records: list[dict[str, Any]], key: Any = interval_key) -> dict[Any, 
     return out
 
 
-def replay_outputs(path: Path, out: Path, settings: Settings) -> Outputs:
-    replay([path], out, settings.rules(), aggregation=settings.aggregation())
+def replay_outputs(path: Path, out: Path, settings: Settings, intake: Intake | None = None) -> Outputs:
+    replay([path], out, settings.rules(), aggregation=settings.aggregation(), intake=intake)
 
     def read(name: str) -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in (out / name).read_bytes().splitlines()]

@@ -17,7 +17,6 @@ import pytest
 
 from streams.domain.events import EventType
 from streams.kafka_io import create_topics, produce_file
-from streams.replay import replay
 from streams.settings import Settings
 from streams.simulator import Faults, SimulationConfig, platform_items, simulate, with_faults
 from streams.simulator_platforms import INSTANCE
@@ -27,12 +26,10 @@ from streams.traffic import end_of_input_events
 from tests.integration.conftest import PARTITIONS, WorkerProcess
 from tests.integration.kafka_helpers import read_records, wait_for
 from tests.integration.outputs import (
-    aggregate_key,
-    alert_key,
     assert_equal,
     free_port,
+    replay_outputs,
     scrape,
-    unique,
     wait_for_outputs,
 )
 
@@ -81,17 +78,8 @@ def end_of_input(fmt: str, at_ms: int) -> bytes:
 
 
 def replayed(path: Path, fmt: str, out: Path, settings: Settings) -> tuple[dict[Any, Any], ...]:
-    intake = Intake(build_source(fmt, settings), settings.directory())
-    replay([path], out, settings.rules(), aggregation=settings.aggregation(), intake=intake)
-
-    def read(name: str) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in (out / name).read_bytes().splitlines()]
-
-    return (
-        unique(read("intervals.jsonl")),
-        unique(read("aggregates.jsonl"), aggregate_key),
-        unique(read("alerts.jsonl"), alert_key),
-    )
+    """`acw replay --input-format fmt` of the file: intervals, final aggregates and alerts, indexed."""
+    return replay_outputs(path, out, settings, Intake(build_source(fmt, settings), settings.directory()))
 
 
 def test_connect_agent_events_topic_equals_replay(
