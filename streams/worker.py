@@ -57,6 +57,8 @@ class PartitionRuntime:
     # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
     # the timer never interleave, and a partition's outputs go out in the order they were produced.
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The core's count of platform-reported ACW disagreements already added to the metric.
+    disagreements: int = 0
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
 
@@ -414,7 +416,6 @@ class IntervalStage(Stage):
     async def _apply(self, rt: PartitionRuntime, message: Any, call: CallEvent) -> None:
         """Offer one translated event to the partition's core and send what it produced."""
         processor = rt.core.processor
-        disagreements = processor.counts["acw_disagreements"]
         step, out = rt.core.offer(call)
         if step.disposition is Disposition.ACCEPTED:
             self._applied.inc()
@@ -431,8 +432,6 @@ class IntervalStage(Stage):
                 f"{processor.watermark_ms} by more than the allowed lateness",
             )
         if out:
-            if processor.counts["acw_disagreements"] != disagreements:
-                self.metrics.acw_disagreements.inc(processor.counts["acw_disagreements"] - disagreements)
             await self.emit(rt, out, message)
 
     async def emit(self, rt: PartitionRuntime, out: Output, message: Any = None) -> None:
@@ -460,6 +459,10 @@ class IntervalStage(Stage):
         wm = rt.core.processor.watermark_ms
         if wm is not None:
             self.metrics.watermark.labels(str(rt.partition)).set(wm / 1000)
+        disagreements = rt.core.processor.counts["acw_disagreements"]
+        if disagreements > rt.disagreements:  # counted by the core as intervals close, here or by the timer
+            self.metrics.acw_disagreements.inc(disagreements - rt.disagreements)
+            rt.disagreements = disagreements
 
     async def _send_pane(self, partition: int, wk: WindowKey, stats: WindowStats) -> None:
         value = orjson.dumps({"src": partition, "k": wk.to_list(), "s": stats.to_dict()})
