@@ -8,7 +8,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-RUN pip install -e .
+# A regular install: the schemas travel inside the package (streams.schemas), the sources can go.
+RUN pip install . && rm -rf /app/streams /app/schemas /app/pyproject.toml
 USER acw
 EXPOSE 9108
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -98,6 +98,12 @@ class Metrics:
             "Restated events (already reported by an earlier record of the source) dropped as already seen or late.",
             registry=r,
         )
+        self.unknown_event_types = Counter(
+            "acw_events_unknown_type_total",
+            "Events of a type this version's schema does not know (a newer writer's symbol, read as UNKNOWN): "
+            "counted, not applied.",
+            registry=r,
+        )
         self.acw_disagreements = Counter(
             "acw_reported_acw_disagreements_total",
             "Intervals whose ACW differs by more than 1 s from the ACW the platform reported (ours is kept).",

@@ -31,6 +31,8 @@ class ReplaySummary:
     applied: int = 0
     duplicates: int = 0
     late: int = 0
+    # Events of a type this version's schema does not know (a newer writer's symbol): counted, not applied.
+    unknown_event_types: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     intervals: Counter[str] = field(default_factory=Counter)
     still_open: int = 0
@@ -47,6 +49,7 @@ class ReplaySummary:
             "applied": self.applied,
             "duplicates": self.duplicates,
             "late": self.late,
+            "unknown_event_types": self.unknown_event_types,
             "rejected": dict(sorted(self.rejected.items())),
             "rejected_total": sum(self.rejected.values()),
             "intervals": dict(sorted(self.intervals.items())),
@@ -163,6 +166,7 @@ def replay(
     summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
     summary.late = processor.counts["late"]
+    summary.unknown_event_types = processor.counts["unknown_event_type"]
     summary.still_open = len(processor.open_intervals())
     if platform:
         summary.source = {

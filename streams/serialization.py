@@ -8,6 +8,8 @@ import json
 import os
 from collections.abc import Iterator
 from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,17 +22,34 @@ InputFormat = Literal["avro", "json"]
 CONFLUENT_MAGIC = 0
 
 
-def schemas_dir() -> Path:
-    """Where the `.avsc` files live: ACW_SCHEMAS_DIR, else the repository's `schemas/`."""
+def schemas_dir() -> Traversable:
+    """Where the `.avsc` files live: ACW_SCHEMAS_DIR, else the installed package data `streams.schemas`.
+
+    An editable install of a checkout has no `streams.schemas` package (the wheel maps `schemas/` there):
+    it reads the checkout's `schemas/` itself.
+    """
     override = os.environ.get("ACW_SCHEMAS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "schemas"
+    if override:
+        return Path(override)
+    try:
+        return resources.files("streams.schemas")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def schema_text(name: str) -> str:
+    """The text of `schemas/NAME.avsc` (NAME may be `history/NAME.vN`), exactly as written."""
+    node = schemas_dir()
+    for part in f"{name}.avsc".split("/"):
+        node = node / part
+    return node.read_text(encoding="utf-8")
 
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed JSON of `schemas/NAME.avsc`, exactly as written."""
-    with open(schemas_dir() / f"{name}.avsc", encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(schema_text(name))  # type: ignore[no-any-return]
 
 
 def _without_logical_types(node: Any) -> Any:

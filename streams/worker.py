@@ -121,7 +121,10 @@ class Stage:
             f"{self.name}-state",
             default=None,
             partitions=self.settings.partitions,
-            extra_topic_configs={"max.message.bytes": str(STATE_BATCH_BYTES)},
+            extra_topic_configs={
+                "max.message.bytes": str(STATE_BATCH_BYTES),
+                "min.insync.replicas": str(self.settings.topic_min_insync_replicas),
+            },
         )
         app.agent(self.topic, name=self.name)(self.consume)
 

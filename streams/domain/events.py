@@ -24,6 +24,8 @@ class EventType(IntEnum):
     AGENT_AVAILABLE = 7
     AGENT_UNAVAILABLE = 8
     AGENT_LOGGED_OUT = 9
+    # What a symbol added by a newer writer schema reads as (the Avro enum's default): ignored and counted.
+    UNKNOWN = 10
 
 
 class Channel(StrEnum):

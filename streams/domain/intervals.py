@@ -28,6 +28,8 @@ class EndReason(StrEnum):
     LOGGED_OUT = "LOGGED_OUT"
     NEXT_CONTACT = "NEXT_CONTACT"
     TIMED_OUT = "TIMED_OUT"
+    # Never produced here: what a reason added by a newer writer reads as (the Avro enum's default).
+    OTHER = "OTHER"
 
 
 def interval_id_for(agent_id: str, contact_id: str, disconnected_at_ms: int) -> str:

@@ -40,6 +40,8 @@ class Disposition(StrEnum):
     LATE = "late"
     # A restated event (an earlier record already reported it) that was already seen or is late: dropped silently.
     RESTATED = "restated"
+    # An event of a type this version does not know (EventType.UNKNOWN): counted, never applied.
+    IGNORED = "ignored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ _DUPLICATE = Step(Disposition.DUPLICATE)
 _LATE = Step(Disposition.LATE)
 _ACCEPTED = Step(Disposition.ACCEPTED)
 _RESTATED = Step(Disposition.RESTATED)
+_IGNORED = Step(Disposition.IGNORED)
 # Where a platform reports its own ACW for a contact (attribute of WRAPUP_COMPLETED), and how far ours may differ.
 REPORTED_ACW_ATTRIBUTE = "reported_acw_ms"
 REPORTED_ACW_TOLERANCE_MS = 1000
@@ -89,6 +92,9 @@ class Processor:
 
     def offer(self, event: CallEvent) -> Step:
         """Take one arriving event; returns whether it was accepted and the intervals now final."""
+        if event.event_type is EventType.UNKNOWN:
+            self.counts["unknown_event_type"] += 1
+            return _IGNORED
         t = event.occurred_at_ms
         wm = self.watermark_ms
         agent = self.agents.get(event.agent_id)

@@ -14,6 +14,7 @@ from tests.unit.domain.builders import T0
 
 CONFIG = RulesConfig(max_acw_ms=300_000, allowed_lateness_ms=5_000)
 CONTACT_KINDS = [t for t in EventType if t.name.startswith(("CONTACT", "HOLD", "WRAPUP"))]
+KNOWN_KINDS = [t for t in EventType if t is not EventType.UNKNOWN]
 
 
 @st.composite
@@ -24,7 +25,7 @@ def streams_(draw: st.DrawFn) -> list[CallEvent]:
         t = T0
         for i in range(draw(st.integers(0, 40))):
             t += draw(st.sampled_from([0, 0, 1, 500, 3_000, 20_000, 90_000, 400_000]))
-            kind = draw(st.sampled_from(list(EventType)))
+            kind = draw(st.sampled_from(KNOWN_KINDS))
             contact = f"c{draw(st.integers(0, 3))}" if kind in CONTACT_KINDS else None
             channel = draw(st.sampled_from([None, None, Channel.VOICE, Channel.CHAT]))
             events.append(
@@ -70,6 +71,20 @@ def test_any_arrival_within_lateness_gives_the_sorted_streams_intervals(data: st
     reference = run(sorted(events, key=CallEvent.sort_key))
     shuffled = data.draw(disorder(events))
     assert records(run(shuffled)) == records(reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_events_of_an_unknown_type_change_nothing_and_are_counted(data: st.DataObject) -> None:
+    events = data.draw(disorder(data.draw(streams_())))
+    unknown = data.draw(st.lists(st.tuples(st.integers(0, len(events)), st.integers(-10_000, 500_000)), max_size=8))
+    mixed = list(events)
+    for n, (at, dt) in enumerate(sorted(unknown, reverse=True)):
+        mixed.insert(at, CallEvent(f"u{n}", EventType.UNKNOWN, T0 + dt, f"a{n % 4}", contact_id="c0"))
+    proc = Processor(CONFIG)
+    out = [iv for e in mixed for iv in proc.offer(e).intervals] + proc.finish()
+    assert records(out) == records(run(events))
+    assert proc.counts["unknown_event_type"] == len(unknown)
 
 
 @settings(max_examples=200, deadline=None)
