@@ -19,30 +19,12 @@ from streams.serialization import check_not_in_future, encode_call_event, event_
 from streams.settings import Settings
 from streams.sources import Source
 from streams.sources.formats import PLATFORM_FORMATS, build_source
+from streams.topics import TopicSpec, topic_specs
 
-DAY_MS = 86_400_000
 
-
-def topic_specs(settings: Settings) -> list[NewTopic]:
-    """The product's topics with partitions, retention and compaction."""
-    p = settings.partitions
-    retention = {"retention.ms": str(7 * DAY_MS)}
-    return [
-        *(NewTopic(topic, p, 1, topic_configs=retention) for topic, _ in settings.inputs()),
-        NewTopic(settings.rekey_topic, p, 1, topic_configs=retention),
-        NewTopic(settings.intervals_topic, p, 1, topic_configs=retention),
-        NewTopic(settings.dead_letter_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
-        NewTopic(
-            settings.panes_topic, p, 1, topic_configs={"retention.ms": str(DAY_MS), "max.message.bytes": "4000000"}
-        ),
-        NewTopic(
-            settings.aggregates_topic,
-            p,
-            1,
-            topic_configs={"cleanup.policy": "compact", "max.message.bytes": "4000000"},
-        ),
-        NewTopic(settings.alerts_topic, p, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
-    ]
+def new_topic(spec: TopicSpec) -> NewTopic:
+    """The admin-client request that creates one topic as specified."""
+    return NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=dict(spec.configs))
 
 
 async def create_topics(settings: Settings) -> list[str]:
@@ -56,7 +38,7 @@ async def create_topics(settings: Settings) -> list[str]:
             if spec.name in existing:
                 continue
             try:
-                await admin.create_topics([spec])
+                await admin.create_topics([new_topic(spec)])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

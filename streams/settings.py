@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -42,11 +43,25 @@ class Settings:
     input_topic: str = "call-events"
     intervals_topic: str = "acw.intervals"
     dead_letter_topic: str = "acw.dead-letter"
-    rekey_topic: str = "acw.call-events.rekeyed"
+    # Internal topics default to names under the application id (APP_ID-rekeyed, APP_ID-aggregate-panes).
+    rekey_topic: str = ""
     aggregates_topic: str = "acw.aggregates"
     alerts_topic: str = "acw.alerts"
-    panes_topic: str = "acw.aggregate-panes"
+    panes_topic: str = ""
     partitions: int = 6
+    topic_replication_factor: int = 1
+    topic_min_insync_replicas: int = 1
+    retention_days: float = 7.0
+    aggregates_retention_days: float = 35.0
+    alerts_retention_days: float = 30.0
+    dead_letter_retention_days: float = 30.0
+    schema_registry_url: str = ""
+    schema_registry_username: str = ""
+    schema_registry_password: str = field(default="", repr=False)
+    schema_registry_cafile: str = ""
+    schema_registry_certfile: str = ""
+    schema_registry_keyfile: str = ""
+    schema_registry_timeout_seconds: float = 10.0
     input_format: str = "avro"
     input_topics: str = ""
     agent_directory: str = ""
@@ -85,6 +100,23 @@ class Settings:
             return ConfigError(f"ACW_{name.upper()}: {why}")
 
         _check_connection_settings(self, bad)
+        _check_registry_settings(self, bad)
+        if not self.rekey_topic:
+            object.__setattr__(self, "rekey_topic", f"{self.app_id}-rekeyed")
+        if not self.panes_topic:
+            object.__setattr__(self, "panes_topic", f"{self.app_id}-aggregate-panes")
+        if self.topic_replication_factor < 1:
+            raise bad("topic_replication_factor", "must be at least 1")
+        if not 1 <= self.topic_min_insync_replicas <= self.topic_replication_factor:
+            raise bad("topic_min_insync_replicas", "must be at least 1 and at most ACW_TOPIC_REPLICATION_FACTOR")
+        for name in (
+            "retention_days",
+            "aggregates_retention_days",
+            "alerts_retention_days",
+            "dead_letter_retention_days",
+        ):
+            if getattr(self, name) <= 0:
+                raise bad(name, "must be positive")
         if self.input_format not in FORMATS:
             raise bad("input_format", f"must be one of {', '.join(FORMATS)}, got {self.input_format!r}")
         try:
@@ -136,6 +168,8 @@ class Settings:
             specs = parse_windows(self.windows)
         except ValueError as exc:
             raise bad("windows", str(exc)) from None
+        if self.aggregates_retention_days * 86_400_000 <= max(w.size_ms for w in specs):
+            raise bad("aggregates_retention_days", "must be longer than the longest window")
         if self.window_grace_seconds < 0:
             raise bad("window_grace_seconds", "must be zero or positive")
         if self.benchmark not in BENCHMARKS:
@@ -194,6 +228,7 @@ class Settings:
                     "ACW_SCHEMAS_DIR",
                     "ACW_CACHE_DIR",
                     "ACW_BROKER_START_TIMEOUT",
+                    "ACW_REGISTRY_START_TIMEOUT",
                 )
             ):
                 continue  # read by scripts, tests and the schema loader, not by the program
@@ -247,7 +282,7 @@ class Settings:
         )
 
 
-SECRETS = ("sasl_password", "ssl_key_password")
+SECRETS = ("sasl_password", "ssl_key_password", "schema_registry_password")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
@@ -280,6 +315,51 @@ def _check_connection_settings(s: Settings, bad: Callable[[str, str], ConfigErro
         raise bad("security_protocol", "is not SSL or SASL_SSL, but TLS files are set")
     if s.connect_timeout_seconds <= 0:
         raise bad("connect_timeout_seconds", "must be positive")
+
+
+def _check_registry_settings(s: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    """The Schema Registry settings agree with each other; never puts a secret in a message."""
+    url = s.schema_registry_url
+    if not url:
+        for name in (
+            "schema_registry_username",
+            "schema_registry_password",
+            "schema_registry_cafile",
+            "schema_registry_certfile",
+            "schema_registry_keyfile",
+        ):
+            if getattr(s, name):
+                raise bad(name, "is set, but ACW_SCHEMA_REGISTRY_URL is not")
+        return
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise bad("schema_registry_url", f"must be an http:// or https:// URL, got {_redacted(url)!r}")
+    if parsed.password:
+        raise bad("schema_registry_url", "must not carry credentials: use ACW_SCHEMA_REGISTRY_USERNAME and _PASSWORD")
+    if bool(s.schema_registry_username) != bool(s.schema_registry_password):
+        raise bad(
+            "schema_registry_password" if s.schema_registry_username else "schema_registry_username",
+            "basic-auth user and password go together",
+        )
+    for name in ("schema_registry_cafile", "schema_registry_certfile", "schema_registry_keyfile"):
+        path = getattr(s, name)
+        if path and parsed.scheme != "https":
+            raise bad(name, "is set, but ACW_SCHEMA_REGISTRY_URL is not https://")
+        if path and not Path(path).is_file():
+            raise bad(name, f"{path} is not a readable file")
+    if bool(s.schema_registry_certfile) != bool(s.schema_registry_keyfile):
+        raise bad(
+            "schema_registry_keyfile" if s.schema_registry_certfile else "schema_registry_certfile",
+            "client certificate and key go together",
+        )
+    if s.schema_registry_timeout_seconds <= 0:
+        raise bad("schema_registry_timeout_seconds", "must be positive")
+
+
+def _redacted(url: str) -> str:
+    """A URL without its user-info part."""
+    parsed = urlsplit(url)
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
 
 
 def _read_secret_file(key: str, path: str) -> str:

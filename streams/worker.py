@@ -426,6 +426,8 @@ class IntervalStage(Stage):
             self.metrics.duplicates.inc()
         elif step.disposition is Disposition.RESTATED:
             self.metrics.restated.inc()
+        elif step.disposition is Disposition.IGNORED:
+            self.metrics.unknown_event_types.inc()
         elif step.disposition is Disposition.LATE:
             self.metrics.late.inc()
             await self.worker.dead_letter(
@@ -560,7 +562,7 @@ class AcwWorker:
             store=settings.store,
             datadir=settings.data_dir,
             topic_partitions=settings.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.topic_replication_factor,
             web_enabled=False,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,

@@ -34,7 +34,7 @@ def test_settings_name_the_variable() -> None:
     for kwargs, name in (
         ({"input_format": "fax"}, "ACW_INPUT_FORMAT"),
         ({"input_topics": "g:fax"}, "ACW_INPUT_TOPICS"),
-        ({"input_topics": "acw.call-events.rekeyed:json"}, "ACW_INPUT_TOPICS"),
+        ({"input_topics": "acw-streams-rekeyed:json"}, "ACW_INPUT_TOPICS"),
         ({"agent_directory": "/no/such/file.csv"}, "ACW_AGENT_DIRECTORY"),
         ({"connect_hierarchy_level": 6}, "ACW_CONNECT_HIERARCHY_LEVEL"),
         ({"twilio_team_attribute": " "}, "ACW_TWILIO_TEAM_ATTRIBUTE"),
