@@ -84,7 +84,7 @@ def faust_credentials(settings: Settings, context: ssl.SSLContext | None = None)
 
 def secrets(settings: Settings) -> list[str]:
     """The secret values in the settings, to be kept out of logs."""
-    return [v for v in (settings.sasl_password, settings.ssl_key_password) if v]
+    return [v for v in (settings.sasl_password, settings.ssl_key_password, settings.schema_registry_password) if v]
 
 
 def redact(text: str, values: list[str]) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import fastavro
 import orjson
+from fastavro.read import SchemaResolutionError
 
 from streams.domain.events import CallEvent, InvalidEvent, event_from_record
 
@@ -89,10 +90,116 @@ def codec(name: str) -> AvroCodec:
     return AvroCodec(name)
 
 
-def decode_call_event(data: bytes | None, fmt: InputFormat, schema_ids: frozenset[int] = frozenset()) -> CallEvent:
+class FramedCodec:
+    """Confluent wire format for one schema: magic byte 0, the registry's 4-byte schema id, the Avro body."""
+
+    def __init__(self, name: str, schema_id: int) -> None:
+        self.name = name
+        self.schema_id = schema_id
+        self._prefix = bytes([CONFLUENT_MAGIC]) + schema_id.to_bytes(4, "big")
+        self._encode = codec(name).encode
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """The framed Avro binary of one record."""
+        return self._prefix + self._encode(record)
+
+
+def confluent_schema_id(data: bytes | None) -> int | None:
+    """The schema id of a Confluent-framed message, or None when it is not framed."""
+    if data and len(data) >= 5 and data[0] == CONFLUENT_MAGIC:
+        return int.from_bytes(data[1:5], "big")
+    return None
+
+
+class WriterSchemas:
+    """Readers of Confluent-framed records by writer schema id, each resolving its writer's records to our schema.
+
+    The shell fills it from the registry (`add`, `reject`) before it decodes; decoding stays synchronous.
+    """
+
+    def __init__(self, reader: str = "call_event") -> None:
+        self.reader_name = reader
+        self._reader_text = json.dumps(load_schema(reader), sort_keys=True)
+        self._reader = codec(reader).schema
+        self._entries: dict[int, Any] = {}
+
+    def __contains__(self, schema_id: int) -> bool:
+        return schema_id in self._entries
+
+    def add(self, schema_id: int, writer_text: str) -> None:
+        """Learn one writer schema; one our reader cannot resolve is remembered as `incompatible_schema`."""
+        try:
+            writer = json.loads(writer_text)
+        except ValueError as exc:
+            self.reject(schema_id, InvalidEvent("incompatible_schema", f"schema id {schema_id} is not JSON: {exc}"))
+            return
+        if json.dumps(writer, sort_keys=True) == self._reader_text:
+            self._entries[schema_id] = None  # our own schema: the fast path, no resolution
+            return
+        problem = _resolution_problem(load_schema(self.reader_name), writer)
+        if problem:
+            self.reject(schema_id, InvalidEvent("incompatible_schema", f"schema id {schema_id}: {problem}"))
+            return
+        self._entries[schema_id] = fastavro.parse_schema(_without_logical_types(writer))
+
+    def reject(self, schema_id: int, error: InvalidEvent) -> None:
+        """Remember that records of this id cannot be read, and why."""
+        self._entries[schema_id] = error
+
+    def decode(self, schema_id: int, body: bytes) -> dict[str, Any]:
+        """One record of this writer schema, resolved to ours; raises InvalidEvent."""
+        entry = self._entries.get(schema_id, _MISSING)
+        if entry is _MISSING:
+            raise InvalidEvent("unknown_schema_id", f"schema id {schema_id} was not looked up in the registry")
+        if isinstance(entry, InvalidEvent):
+            raise InvalidEvent(entry.reason, entry.detail)
+        buf = io.BytesIO(body)
+        try:
+            if entry is None:
+                record = fastavro.schemaless_reader(buf, self._reader, None)
+            else:
+                record = fastavro.schemaless_reader(buf, entry, self._reader)
+        except SchemaResolutionError as exc:
+            raise InvalidEvent("incompatible_schema", f"schema id {schema_id}: {exc}") from None
+        except Exception as exc:
+            detail = f"not Avro of schema id {schema_id}: {type(exc).__name__}: {exc}"
+            raise InvalidEvent("unparseable", detail) from None
+        if buf.tell() != len(body):
+            raise InvalidEvent("unparseable", f"{len(body) - buf.tell()} bytes left after the record")
+        return record  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+def _resolution_problem(reader: dict[str, Any], writer: dict[str, Any]) -> str | None:
+    """Why records of `writer` cannot be read with `reader` (Avro's resolution rules), or None."""
+    from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+    from avro.errors import SchemaParseException
+    from avro.schema import parse
+
+    try:
+        writer_schema = parse(json.dumps(writer))
+    except (SchemaParseException, ValueError, TypeError) as exc:
+        return f"not a valid Avro schema: {exc}"
+    result = ReaderWriterCompatibilityChecker().get_compatibility(parse(json.dumps(reader)), writer_schema)
+    if result.compatibility is SchemaCompatibilityType.compatible:
+        return None
+    where = ", ".join(sorted(result.locations))
+    return f"our reader cannot resolve this writer schema ({'; '.join(sorted(result.messages))} at {where})"
+
+
+def decode_call_event(
+    data: bytes | None,
+    fmt: InputFormat,
+    schema_ids: frozenset[int] = frozenset(),
+    writers: WriterSchemas | None = None,
+) -> CallEvent:
     """A validated CallEvent from a Kafka message value; raises InvalidEvent with a reason.
 
-    A Confluent-framed Avro message must carry one of `schema_ids` when that set is not empty.
+    With `writers` (a Schema Registry is configured), a Confluent-framed message is read with its writer's
+    schema and resolved to ours. Without, its body is read with our schema (or an earlier one we keep), and
+    it must carry one of `schema_ids` when that set is not empty.
     """
     if not data:
         raise InvalidEvent("empty", "the message has no value")
@@ -102,6 +209,8 @@ def decode_call_event(data: bytes | None, fmt: InputFormat, schema_ids: frozense
         if len(data) < 6:
             raise InvalidEvent("unparseable", "Confluent-framed message shorter than its header")
         schema_id = int.from_bytes(data[1:5], "big")
+        if writers is not None:
+            return event_from_record(writers.decode(schema_id, data[5:]))
         if schema_ids and schema_id not in schema_ids:
             raise InvalidEvent(
                 "unknown_schema_id", f"Confluent schema id {schema_id} is not one of {sorted(schema_ids)}"
@@ -157,10 +266,23 @@ def encode_call_event(event: CallEvent, fmt: InputFormat = "avro") -> bytes:
     return codec("call_event").encode(event.to_record())
 
 
+class ContainerSchemaError(ValueError):
+    """An Avro container file whose writer schema our CallEvent reader cannot resolve."""
+
+
 def iter_avro_container(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of an Avro object container file, timestamps as epoch ms."""
+    """Records of an Avro object container file of CallEvents, resolved from the file's writer schema to ours.
+
+    A file written with a newer compatible schema (an added optional field, an added enum symbol) reads as
+    today's records; one whose schema cannot be resolved raises ContainerSchemaError naming the file.
+    """
     with open(path, "rb") as f:
-        reader = fastavro.reader(f, return_record_name=False)
+        writer = fastavro.reader(f).writer_schema
+    problem = _resolution_problem(load_schema("call_event"), writer) if writer is not None else None
+    if problem:
+        raise ContainerSchemaError(f"{path}: {problem}")
+    with open(path, "rb") as f:
+        reader = fastavro.reader(f, reader_schema=codec("call_event").schema, return_record_name=False)
         for record in reader:
             ts = record.get("occurred_at") if isinstance(record, dict) else None
             if hasattr(ts, "timestamp"):

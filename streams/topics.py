@@ -7,9 +7,12 @@ against it, so the published contract cannot drift from what the code does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from streams import __version__
+from streams.serialization import load_schema
 from streams.settings import Settings
 
 DAY_MS = 86_400_000
@@ -151,3 +154,26 @@ def outputs(settings: Settings) -> dict[str, TopicSpec]:
 def spec_for(settings: Settings, topic: str) -> TopicSpec | None:
     """The specification of a topic by name, if it is one of the product's."""
     return next((spec for spec in topic_specs(settings) if spec.name == topic), None)
+
+
+def _alert_time(record: Mapping[str, Any]) -> int:
+    return record["resolved_at"] if record["state"] == "RESOLVED" else record["started_at"]  # type: ignore[no-any-return]
+
+
+# The event time an output record is stamped with as its Kafka timestamp.
+EVENT_TIME: dict[str, Callable[[Mapping[str, Any]], int]] = {
+    "intervals": lambda r: r["ended_at"],  # type: ignore[no-any-return]
+    "aggregates": lambda r: r["window_end"],  # type: ignore[no-any-return]
+    "alerts": _alert_time,
+}
+SCHEMA_HEADER = "acw-schema"
+VERSION_HEADER = "acw-version"
+
+
+def output_headers(spec: TopicSpec) -> list[tuple[str, bytes]]:
+    """The headers of every record on an output topic: its schema's full name and the producing version."""
+    headers = [(VERSION_HEADER, f"acw-streams/{__version__}".encode())]
+    if spec.schema is not None:
+        schema = load_schema(spec.schema)
+        headers.insert(0, (SCHEMA_HEADER, f"{schema['namespace']}.{schema['name']}".encode()))
+    return headers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +27,14 @@ from streams.domain.merge import MergeOutput, WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
 from streams.domain.processor import Disposition, RulesConfig
 from streams.metrics import Metrics
-from streams.serialization import codec, encode_call_event
+from streams.schema_registry import SchemaRegistry
+from streams.serialization import FramedCodec, WriterSchemas, codec, confluent_schema_id, encode_call_event
 from streams.settings import Settings
 from streams.sources.callevent import RekeyedSource
 from streams.sources.formats import NATIVE_FORMATS, build_source
 from streams.sources.intake import Intake
+from streams.topics import EVENT_TIME, output_headers
+from streams.topics import outputs as output_specs
 
 log = logging.getLogger("acw.worker")
 
@@ -384,10 +387,15 @@ class IntervalStage(Stage):
         self._applied = self.metrics.applied
         max_future_ms = round(s.max_future_seconds * 1000)
         directory = s.directory()
-        self.intakes = {topic: Intake(build_source(fmt, s), directory, max_future_ms) for topic, fmt in inputs}
+        # With a Schema Registry, Confluent-framed CallEvents are read with their writer's schema, looked up here.
+        self.writers = WriterSchemas() if worker.registry is not None else None
+        self.intakes = {
+            topic: Intake(build_source(fmt, s, self.writers), directory, max_future_ms) for topic, fmt in inputs
+        }
         # Re-keyed records are events already translated (and given their directory team) at their first topic.
         self.intakes[s.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
-        self._encode_interval = codec("acw_interval").encode
+        self._encode_interval = worker.encoders[s.intervals_topic]
+        self._plain_interval = codec("acw_interval").encode  # for the bytes field of a dead letter
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
         return AcwPipeline.restore(self.worker.rules, self.worker.aggregation, meta, entries)
@@ -399,6 +407,10 @@ class IntervalStage(Stage):
             return
         intake = self.intakes[message.topic]
         try:
+            if self.writers is not None and intake.format == "avro":
+                schema_id = confluent_schema_id(event.value)
+                if schema_id is not None and schema_id not in self.writers:
+                    await self.worker.registry.learn(schema_id, self.writers)  # type: ignore[union-attr]
             translation = intake.read(event.value, int(time.time() * 1000))
         except InvalidEvent as exc:
             self.metrics.events_consumed.labels("invalid").inc()
@@ -445,14 +457,13 @@ class IntervalStage(Stage):
         s = self.settings
         now = time.time()
         for interval in out.intervals:
-            await worker.send(
-                s.intervals_topic, interval.agent_id.encode(), self._encode_interval(interval.to_record())
-            )
+            record = interval.to_record()
+            await worker.send(s.intervals_topic, interval.agent_id.encode(), self._encode_interval(record), record)
             self.metrics.observe_interval(interval)
             self.metrics.processing_lag.observe(max(0.0, now - interval.ended_at_ms / 1000))
         await worker.send_alerts(out.alerts)
         for interval, reason in out.rejected:
-            value = self._encode_interval(interval.to_record())
+            value = self._plain_interval(interval.to_record())
             await worker.dead_letter(message, reason, "the interval's window was already final", value=value)
         for wk, stats in out.final_panes:
             await self._send_pane(rt.partition, wk, stats)
@@ -514,7 +525,7 @@ class MergeStage(Stage):
 
     def __init__(self, worker: AcwWorker) -> None:
         super().__init__(worker, (worker.settings.panes_topic,))
-        self._encode_aggregate = codec("acw_aggregate").encode
+        self._encode_aggregate = worker.encoders[worker.settings.aggregates_topic]
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> WindowMerger:
         return WindowMerger.restore(self.worker.aggregation, self.settings.partitions, meta, entries)
@@ -536,7 +547,7 @@ class MergeStage(Stage):
 
     async def _send(self, out: MergeOutput) -> None:
         for key, record in out.aggregates:
-            await self.worker.send(self.settings.aggregates_topic, key.encode(), self._encode_aggregate(record))
+            await self.worker.send(self.settings.aggregates_topic, key.encode(), self._encode_aggregate(record), record)
             self.metrics.aggregates.labels("true" if record["final"] else "false").inc()
         await self.worker.send_alerts(out.alerts)
 
@@ -549,9 +560,25 @@ class MergeStage(Stage):
 class AcwWorker:
     """Builds the Faust app and its two stages; owns the outputs both send through."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        codecs: Mapping[str, FramedCodec] | None = None,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.registry = registry
+        # Output topic -> value encoder: Confluent-framed with the registry's ids, else plain Avro.
+        self.encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {
+            spec.name: codecs[spec.name].encode if codecs else codec(spec.schema).encode  # type: ignore[arg-type]
+            for spec in output_specs(settings).values()
+        }
+        self._headers = {spec.name: output_headers(spec) for spec in output_specs(settings).values()}
+        self._event_time = {
+            spec.name: EVENT_TIME[spec.role] for spec in output_specs(settings).values() if spec.role in EVENT_TIME
+        }
         self.rules: RulesConfig = settings.rules()
         self.aggregation: AggregationConfig = settings.aggregation()
         self._ssl = ssl_context(settings)
@@ -593,8 +620,8 @@ class AcwWorker:
         self.intervals = IntervalStage(self)
         self.merge = MergeStage(self)
         self.stages: tuple[Stage, ...] = (self.intervals, self.merge)
-        self._encode_alert = codec("acw_alert").encode
-        self._encode_dead = codec("dead_letter").encode
+        self._encode_alert = self.encoders[settings.alerts_topic]
+        self._encode_dead = self.encoders[settings.dead_letter_topic]
         self.app.timer(1.0)(self._tick)
         self.broker = BrokerWatch(settings, self._ssl)
         self.app.timer(BROKER_CHECK_SECONDS)(self._watch_broker)
@@ -692,19 +719,27 @@ class AcwWorker:
         logging.getLogger().setLevel(level)
         logs.adopt_handlers()
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Hand a record to the producer; delivery is awaited by the next checkpoint's flush."""
-        await self.app.producer.send(topic, key, value, None, None, None)
+    async def send(self, topic: str, key: bytes | None, value: bytes, record: Mapping[str, Any] | None = None) -> None:
+        """Hand a record to the producer; delivery is awaited by the next checkpoint's flush.
+
+        An output record (`record` given) is stamped with its event time and carries the schema headers.
+        """
+        timestamp = headers = None
+        if record is not None:
+            headers = self._headers[topic]
+            # Faust takes seconds and truncates to ms: the half millisecond makes it land on the event time.
+            timestamp = (self._event_time[topic](record) + 0.5) / 1000
+        await self.app.producer.send(topic, key, value, None, timestamp, headers)
         self._sent[topic].inc()
 
     async def send_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Alert transitions, keyed by alert_id so an episode's records stay in order."""
         for alert in alerts:
-            await self.send(self.settings.alerts_topic, alert["alert_id"].encode(), self._encode_alert(alert))
+            await self.send(self.settings.alerts_topic, alert["alert_id"].encode(), self._encode_alert(alert), alert)
             self.metrics.alerts.labels(alert["rule"], alert["severity"], alert["state"]).inc()
 
     async def dead_letter(self, message: Any, reason: str, detail: str, value: bytes | None = None) -> None:
-        """Send a rejected record with its reason and where it came from."""
+        """Send a rejected record with its reason and where it came from, under the source record's key and headers."""
         self.metrics.dead_letters.labels(reason).inc()
         record = {
             "reason": reason,
@@ -715,8 +750,12 @@ class AcwWorker:
             "key": message.key if message is not None else None,
             "value": value if value is not None else message.value if message is not None else None,
         }
-        key = f"{record['source_topic']}:{record['source_partition']}:{record['source_offset']}".encode()
-        await self.send(self.settings.dead_letter_topic, key, self._encode_dead(record))
+        topic = self.settings.dead_letter_topic
+        source_headers = list(getattr(message, "headers", None) or ())
+        headers = [*(h for h in source_headers if not h[0].startswith("acw-")), *self._headers[topic]]
+        timestamp = getattr(message, "timestamp", None)
+        await self.app.producer.send(topic, record["key"], self._encode_dead(record), None, timestamp, headers)
+        self._sent[topic].inc()
 
     async def _close_clients(self, sender: Any, **kwargs: Any) -> None:
         """On a clean stop: let a running checkpoint finish (briefly), then close our own Kafka clients."""
@@ -840,7 +879,12 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     created = asyncio.run(create_topics(settings))
     if created:
         log.warning("created missing topics: %s", ", ".join(created))
-    worker = AcwWorker(settings, metrics)
+    codecs, registry = None, None
+    if settings.schema_registry_url:
+        registry = SchemaRegistry(settings)
+        codecs = asyncio.run(registry.register_all(output_specs(settings).values()))
+        log.info("registered output schemas: %s", ", ".join(f"{t}={c.schema_id}" for t, c in codecs.items()))
+    worker = AcwWorker(settings, metrics, codecs, registry)
     if settings.store == "rocksdb://":
         from pathlib import Path
 

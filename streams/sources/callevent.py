@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams.domain.events import CallEvent, event_from_record
-from streams.serialization import InputFormat, decode_call_event, event_from_json
+from streams.serialization import InputFormat, WriterSchemas, decode_call_event, event_from_json
 from streams.sources import Translation, agent_key
 
 
@@ -15,9 +15,12 @@ class CallEventSource:
 
     routing_key = staticmethod(agent_key)
 
-    def __init__(self, fmt: InputFormat, schema_ids: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self, fmt: InputFormat, schema_ids: frozenset[int] = frozenset(), writers: WriterSchemas | None = None
+    ) -> None:
         self.format = fmt
         self.schema_ids = schema_ids
+        self.writers = writers
         self._json = fmt == "json"
 
     def translate(self, data: bytes | Mapping[str, Any] | None) -> Translation:
@@ -25,7 +28,7 @@ class CallEventSource:
         if type(data) is bytes and data and self._json:
             event = event_from_json(data)
         elif data is None or type(data) is bytes:
-            event = decode_call_event(data, self.format, self.schema_ids)
+            event = decode_call_event(data, self.format, self.schema_ids, self.writers)
         else:
             event = event_from_record(data)
         return _single(event)

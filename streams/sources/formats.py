@@ -12,6 +12,7 @@ from streams.sources.genesys import GenesysSource
 from streams.sources.twilio import TwilioSettings, TwilioSource
 
 if TYPE_CHECKING:
+    from streams.serialization import WriterSchemas
     from streams.settings import Settings
 
 NATIVE_FORMATS = ("avro", "json")
@@ -42,10 +43,10 @@ def parse_input_topics(raw: str, default_topic: str, default_format: str) -> tup
     return tuple(pairs)
 
 
-def build_source(fmt: str, settings: Settings) -> Source:
-    """The adapter of one format, configured from the settings."""
+def build_source(fmt: str, settings: Settings, writers: WriterSchemas | None = None) -> Source:
+    """The adapter of one format, configured from the settings (`writers`: registry-resolved Avro input)."""
     if fmt in NATIVE_FORMATS:
-        return CallEventSource(fmt, settings.schema_ids())  # type: ignore[arg-type]
+        return CallEventSource(fmt, settings.schema_ids(), writers)  # type: ignore[arg-type]
     if fmt == "connect-agent-events":
         return ConnectAgentSource(settings.connect_hierarchy_level)
     if fmt == "connect-contact-events":
