@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: Java 17, Maven and Prometheus (apt, if missing),
-# a virtualenv in .venv with the pinned packages, and the Kafka broker jars (Maven Central, cached).
+# a virtualenv in .venv with the pinned packages, the Kafka broker jars and the Schema Registry (Maven Central, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,8 @@ command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v promtool >/dev/null || need_apt+=(prometheus)  # the rule tests and the dashboard test run it
 command -v openssl >/dev/null || need_apt+=(openssl)  # the secured-broker tests make their certificates with it
+command -v curl >/dev/null || need_apt+=(curl)  # deploy/registry/registry.sh waits on and configures the registry
+command -v unzip >/dev/null || need_apt+=(unzip)  # ... and takes the app jar's configuration out of it at build
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -25,3 +27,4 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 deploy/kafka/broker.sh fetch
+deploy/registry/registry.sh build

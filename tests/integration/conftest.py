@@ -18,6 +18,7 @@ from streams.traffic import TrafficShape, end_of_input_events, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
+REGISTRY = ROOT / "deploy" / "registry" / "registry.sh"
 PARTITIONS = 6
 
 
@@ -36,6 +37,18 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield bootstrap
     finally:
         subprocess.run([str(BROKER), "stop", "--dir", str(run_dir)], check=False)
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Schema Registry (Apicurio, Confluent API) on a free port for the session; yields its URL."""
+    run_dir = tmp_path_factory.mktemp("registry")
+    out = subprocess.run([str(REGISTRY), "start", "--port", "0", "--dir", str(run_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    try:
+        yield out.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([str(REGISTRY), "stop", "--dir", str(run_dir)], check=False)
 
 
 class WorkerProcess:

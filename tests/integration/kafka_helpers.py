@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from collections.abc import Callable
 from typing import Any
@@ -105,3 +106,56 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, poll_s: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(poll_s)
+
+
+def read_with_registry(bootstrap: str, topic: str, registry_url: str) -> list[dict[str, Any]]:
+    """Every record of a topic as a standard consumer sees it: confluent-kafka with its AvroDeserializer.
+
+    Nothing of our code is used. Each item has the record's `key` (text), `value` (timestamps as epoch ms,
+    as our own JSON writes them), Kafka `timestamp` (ms) and `headers`.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"reader-{time.monotonic_ns()}", "enable.auto.commit": False}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        pending = {p for p, end in ends.items() if end > 0}
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            if message.value() is not None:
+                value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+                out.append(
+                    {
+                        "key": message.key().decode() if message.key() is not None else None,
+                        "value": _epoch_ms(value),
+                        "timestamp": message.timestamp()[1],
+                        "headers": dict(message.headers() or []),
+                    }
+                )
+            if message.offset() + 1 >= ends[message.partition()]:
+                pending.discard(message.partition())
+        assert not pending, f"could not read {topic} to its end"
+        return out
+    finally:
+        consumer.close()
+
+
+def _epoch_ms(value: Any) -> Any:
+    """Decoded Avro with timestamp-millis datetimes turned back into epoch milliseconds."""
+    if isinstance(value, dict):
+        return {k: _epoch_ms(v) for k, v in value.items()}
+    if isinstance(value, datetime.datetime):
+        return round(value.timestamp() * 1000)
+    return value
