@@ -1,4 +1,4 @@
-"""`acw`: the command line (worker, replay, produce, topics create). Exit codes: 0 ok, 1 failure, 2 usage."""
+"""`acw`: the command line (worker, replay, consume, topics, ...). Exit codes: 0 ok, 1 failure, 2 usage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams import logs
+from streams import __version__, logs
 from streams.connection import install_redaction, redact, secrets
 from streams.settings import ConfigError, Settings
 from streams.sources.formats import FORMATS
@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         description="ACW Streams: after-call-work intervals from call-lifecycle events.",
         epilog="Settings come from ACW_* environment variables; see README.md.",
     )
+    parser.add_argument("--version", action="version", version=f"acw {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser(
@@ -122,12 +123,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     lp.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
 
-    wp = sub.add_parser("watch", help="print intervals from the intervals topic as they arrive")
+    cp = sub.add_parser(
+        "consume",
+        help="print any of the product's topics decoded, as JSON Lines with --json",
+        description="Decodes TOPIC by its specification: Avro of our schemas (Confluent-framed, with each writer's "
+        "schema from the registry, when ACW_SCHEMA_REGISTRY_URL is set), JSON for platform formats. Starts at the "
+        "end (new records only) unless told otherwise; runs until --limit, --to-end or Ctrl-C.",
+    )
+    cp.add_argument(
+        "topic",
+        metavar="TOPIC",
+        help="one of the product's topics (inputs, intervals, aggregates, alerts, dead letters, internal ones)",
+    )
+    start = cp.add_mutually_exclusive_group()
+    start.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    start.add_argument(
+        "--since", metavar="TIME", help="start at this Kafka timestamp: ISO-8601, epoch ms, or 15m/2h/1d"
+    )
+    cp.add_argument("--limit", type=int, metavar="N", help="stop after N records")
+    cp.add_argument("--to-end", action="store_true", help="stop at the end offsets seen at start")
+    cp.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: topic, partition, offset, timestamp, key, headers, value (default: a line per record)",
+    )
+
+    wp = sub.add_parser("watch", help="alias of `consume ACW_INTERVALS_TOPIC --from-beginning`, one line per interval")
     wp.add_argument("--limit", type=int, help="stop after this many")
 
-    tp = sub.add_parser("topics", help="manage the product's topics")
+    rp2 = sub.add_parser(
+        "redrive",
+        help="re-send dead letters of the given reasons to the topic they came from (after a fix)",
+        description="Reads the dead-letter topic as consumer group ACW_APP_ID-redrive up to its current end and "
+        "commits as it goes: a second run sends nothing twice. Re-sent records keep their key and headers and "
+        "carry acw-redriven-from.",
+    )
+    rp2.add_argument("--reason", action="append", required=True, metavar="REASON", help="a reason to re-send (repeat)")
+    rp2.add_argument("--to", metavar="TOPIC", help="send to this topic instead of each record's source topic")
+    rp2.add_argument("--dry-run", action="store_true", help="count what would be sent; send and commit nothing")
+
+    tp = sub.add_parser("topics", help="create or verify the product's topics")
     tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
-    tsub.add_parser("create", help="create the input, re-key, intervals and dead-letter topics if missing")
+    tsub.add_parser("create", help="create every missing topic with its partitions, replication and configs")
+    tsub.add_parser(
+        "verify",
+        help="compare existing topics with what the product needs; exit 1 naming each difference",
+    )
     return parser
 
 
@@ -171,16 +212,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return main_live(settings, args.seconds)
     if args.command == "watch":
-        from streams.kafka_io import watch_intervals
-
-        asyncio.run(watch_intervals(settings, lambda line: print(line, flush=True), args.limit))
-        return 0
+        return _consume(args, settings, watch=True)
+    if args.command == "consume":
+        return _consume(args, settings)
+    if args.command == "redrive":
+        return _redrive(args, settings)
     if args.command == "topics":
-        from streams.kafka_io import create_topics
-
-        created = asyncio.run(create_topics(settings))
-        print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
-        return 0
+        return _topics(args, settings)
     if args.command == "worker":
         from prometheus_client import CollectorRegistry
 
@@ -232,6 +270,81 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         f"{sum(summary.intervals.values()):,} intervals, {summary.duplicates:,} duplicates, {summary.late:,} late, "
         f"{sum(summary.rejected.values()):,} rejected, {summary.still_open:,} still open -> {args.out}"
     )
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topic_admin import create_topics, verify_topics
+
+    if args.topics_command == "create":
+        created = asyncio.run(create_topics(settings))
+        print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+        return 0
+    problems = asyncio.run(verify_topics(settings))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"acw topics verify: {len(problems)} difference(s)", file=sys.stderr)
+        return 1
+    print("every topic as the product needs it")
+    return 0
+
+
+def _consume(args: argparse.Namespace, settings: Settings, watch: bool = False) -> int:
+    import orjson
+
+    from streams.consume import ConsumeError, Start, consume, parse_since, readable
+
+    if args.limit is not None and args.limit < 1:
+        print("acw: --limit must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        if watch:
+            topic, start, to_end = settings.intervals_topic, Start(beginning=True), False
+        else:
+            since = parse_since(args.since) if args.since else None
+            topic, start, to_end = args.topic, Start(args.from_beginning, since), args.to_end
+    except ConsumeError as exc:
+        print(f"acw consume: {exc}", file=sys.stderr)
+        return 2
+
+    def emit(record: dict[str, object]) -> None:
+        if watch:
+            print(_interval_line(record["value"]), flush=True)  # type: ignore[arg-type]
+        elif args.json:
+            sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+            sys.stdout.flush()
+        else:
+            print(readable(record), flush=True)
+
+    try:
+        asyncio.run(consume(settings, topic, start, emit, args.limit, to_end))
+    except ConsumeError as exc:
+        print(f"acw consume: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _interval_line(r: dict[str, object]) -> str:
+    """One interval as `acw watch` shows it."""
+    talk = "-" if r["talk_seconds"] is None else f"{r['talk_seconds']:.0f}s"
+    return (
+        f"{r['agent_id']:<12} {r['contact_id']:<20} {r['channel']:<5} team={r['team_id'] or '-':<8} "
+        f"talk={talk:<6} acw={r['acw_seconds']:>7.1f}s  {r['end_reason']}"
+    )
+
+
+def _redrive(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.redrive import redrive
+
+    def progress(n: int) -> None:
+        print(f"  {n:,} dead letters read…", file=sys.stderr)
+
+    summary = asyncio.run(redrive(settings, args.reason, args.to, args.dry_run, progress))
+    verb = "would re-send" if args.dry_run else "re-sent"
+    sent = ", ".join(f"{n:,} {r}" for r, n in sorted(summary.sent.items())) or "nothing"
+    skipped = ", ".join(f"{n:,} {r}" for r, n in sorted(summary.skipped.items())) or "none"
+    print(f"{verb} {sent}; passed over {skipped}")
     return 0
 
 

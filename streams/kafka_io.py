@@ -1,4 +1,4 @@
-"""Topic creation and file-to-topic production with aiokafka (the CLI's `topics create` and `produce`)."""
+"""File-to-topic production with aiokafka (`acw produce`) ."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka import AIOKafkaProducer
 
 from streams.connection import client_options
 from streams.domain.events import InvalidEvent, event_from_record
@@ -19,32 +17,6 @@ from streams.serialization import check_not_in_future, encode_call_event, event_
 from streams.settings import Settings
 from streams.sources import Source
 from streams.sources.formats import PLATFORM_FORMATS, build_source
-from streams.topics import TopicSpec, topic_specs
-
-
-def new_topic(spec: TopicSpec) -> NewTopic:
-    """The admin-client request that creates one topic as specified."""
-    return NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=dict(spec.configs))
-
-
-async def create_topics(settings: Settings) -> list[str]:
-    """Create missing topics; returns the names created."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    created = []
-    try:
-        existing = set(await admin.list_topics())
-        for spec in topic_specs(settings):
-            if spec.name in existing:
-                continue
-            try:
-                await admin.create_topics([new_topic(spec)])
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
-    return created
 
 
 @dataclass
@@ -132,32 +104,3 @@ async def _send_all(
     finally:
         await producer.stop()
     return summary
-
-
-async def watch_intervals(settings: Settings, print_line: Callable[[str], None], limit: int | None = None) -> int:
-    """Print each interval published on the intervals topic, from the start; returns how many were shown."""
-    from streams.serialization import codec
-
-    decode = codec("acw_interval").decode
-    consumer = AIOKafkaConsumer(
-        settings.intervals_topic,
-        **client_options(settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    shown = 0
-    try:
-        async for message in consumer:
-            r = decode(message.value)
-            talk = "-" if r["talk_seconds"] is None else f"{r['talk_seconds']:.0f}s"
-            print_line(
-                f"{r['agent_id']:<12} {r['contact_id']:<20} {r['channel']:<5} team={r['team_id'] or '-':<8} "
-                f"talk={talk:<6} acw={r['acw_seconds']:>7.1f}s  {r['end_reason']}"
-            )
-            shown += 1
-            if limit is not None and shown >= limit:
-                break
-    finally:
-        await consumer.stop()
-    return shown

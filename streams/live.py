@@ -17,7 +17,7 @@ from typing import Any
 from streams.domain.alerts import BENCHMARKS
 from streams.domain.events import InvalidEvent
 from streams.domain.pipeline import AcwPipeline, AggregationConfig
-from streams.serialization import codec
+from streams.serialization import output_decoder
 from streams.settings import Settings
 from streams.sources.formats import build_source
 from streams.sources.intake import Intake
@@ -136,7 +136,9 @@ async def run_live(settings: Settings, refresh_s: float = 1.0, stop_after_s: flo
     from streams.connection import client_options
 
     state = LiveState(settings)
-    decode_aggregate, decode_alert = codec("acw_aggregate").decode, codec("acw_alert").decode
+    framed = bool(settings.schema_registry_url)
+    decode_aggregate = output_decoder("acw_aggregate", framed)
+    decode_alert = output_decoder("acw_alert", framed)
     inputs = {topic for topic, _ in settings.inputs()}
     consumer = AIOKafkaConsumer(
         *inputs,

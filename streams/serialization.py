@@ -6,7 +6,7 @@ import copy
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
@@ -102,6 +102,15 @@ class FramedCodec:
     def encode(self, record: dict[str, Any]) -> bytes:
         """The framed Avro binary of one record."""
         return self._prefix + self._encode(record)
+
+
+def output_decoder(name: str, framed: bool) -> Callable[[bytes], dict[str, Any]]:
+    """A reader of our own output records: plain Avro, or Confluent-framed (a registry is configured).
+
+    Which of the two must be known: a plain AcwAggregate of scope AGENT starts with the magic byte too.
+    """
+    decode = codec(name).decode
+    return (lambda data: decode(data[5:])) if framed else decode
 
 
 def confluent_schema_id(data: bytes | None) -> int | None:

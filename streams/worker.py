@@ -873,7 +873,7 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     from faust import Worker
 
     from streams.connection import check_connection
-    from streams.kafka_io import create_topics
+    from streams.topic_admin import create_topics
 
     asyncio.run(check_connection(settings))
     created = asyncio.run(create_topics(settings))

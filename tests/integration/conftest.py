@@ -105,6 +105,11 @@ def worker_env(kafka: str, tmp_path: Path) -> dict[str, str]:
             "ACW_DATA_DIR": str(tmp_path / "worker-data"),
             "ACW_METRICS_PORT": "0",
             "ACW_IDLE_ADVANCE_AFTER_SECONDS": "0",
+            # Outputs carry event time as their Kafka timestamp, and the traffic is dated weeks back: with the
+            # default retention the broker would delete them within minutes (README, Topics).
+            "ACW_RETENTION_DAYS": "3650",
+            "ACW_AGGREGATES_RETENTION_DAYS": "3650",
+            "ACW_ALERTS_RETENTION_DAYS": "3650",
             "PYTHONPATH": str(ROOT),
         }
     )

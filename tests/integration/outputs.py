@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 
-from streams.kafka_io import create_topics, produce_file
+from streams.kafka_io import produce_file
 from streams.replay import replay
 from streams.settings import Settings
 from streams.sources.intake import Intake
+from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import GARBAGE_REASONS, write_traffic
 from tests.integration.kafka_helpers import read_records, topic_size, wait_for

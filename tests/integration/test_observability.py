@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.kafka_io import create_topics, produce_file
+from streams.kafka_io import produce_file
 from streams.settings import Settings
+from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import ROOT, WorkerProcess, write_traffic
 from tests.integration.kafka_helpers import wait_for

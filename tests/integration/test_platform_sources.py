@@ -16,12 +16,13 @@ import orjson
 import pytest
 
 from streams.domain.events import EventType
-from streams.kafka_io import create_topics, produce_file
+from streams.kafka_io import produce_file
 from streams.settings import Settings
 from streams.simulator import Faults, SimulationConfig, platform_items, simulate, with_faults
 from streams.simulator_platforms import INSTANCE
 from streams.sources.formats import build_source
 from streams.sources.intake import Intake
+from streams.topic_admin import create_topics
 from streams.traffic import end_of_input_events
 from tests.integration.conftest import PARTITIONS, WorkerProcess
 from tests.integration.kafka_helpers import read_records, wait_for

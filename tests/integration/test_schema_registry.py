@@ -19,10 +19,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.domain.events import CallEvent
-from streams.kafka_io import create_topics
 from streams.schema_registry import SchemaRegistry
 from streams.serialization import FramedCodec, WriterSchemas, load_schema
 from streams.settings import ConfigError, Settings
+from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import ROOT, WorkerProcess, write_traffic
 from tests.integration.kafka_helpers import read_with_registry, wait_for

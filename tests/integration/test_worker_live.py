@@ -13,9 +13,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.domain.events import CallEvent, EventType
-from streams.kafka_io import create_topics
 from streams.serialization import codec
 from streams.settings import Settings
+from streams.topic_admin import create_topics
 from tests.integration.conftest import WorkerProcess
 from tests.integration.kafka_helpers import read_topic, wait_for
 

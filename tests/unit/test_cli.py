@@ -108,3 +108,20 @@ def test_replay_intervals_only_gives_the_same_intervals_without_windows(tmp_path
     assert intervals and intervals == (tmp_path / "only" / "intervals.jsonl").read_bytes()
     assert (tmp_path / "all" / "aggregates.jsonl").read_bytes()
     assert not (tmp_path / "only" / "aggregates.jsonl").read_bytes()
+
+
+def test_version_prints_the_installed_version_and_exits_0(capsys: pytest.CaptureFixture) -> None:
+    from streams import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"acw {__version__}" and __version__[0].isdigit()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["consume", "acw.intervals", "--since", "yesterday"], ["consume", "acw.intervals", "--limit", "0"]],
+)
+def test_consume_refuses_bad_options_with_exit_code_2(args: list[str]) -> None:
+    assert main(args) == 2
