@@ -11,6 +11,7 @@ command -v promtool >/dev/null || need_apt+=(prometheus)  # the rule tests and t
 command -v openssl >/dev/null || need_apt+=(openssl)  # the secured-broker tests make their certificates with it
 command -v curl >/dev/null || need_apt+=(curl)  # deploy/registry/registry.sh waits on and configures the registry
 command -v unzip >/dev/null || need_apt+=(unzip)  # ... and takes the app jar's configuration out of it at build
+command -v npm >/dev/null || need_apt+=(nodejs npm)  # the AsyncAPI CLI validates asyncapi.yaml in the suite
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -28,3 +29,13 @@ if [ ! -f "$stamp" ]; then
 fi
 deploy/kafka/broker.sh fetch
 deploy/registry/registry.sh build
+# The AsyncAPI CLI, pinned by deploy/asyncapi/package-lock.json, into .cache/asyncapi (about 1.5 GB, once).
+tools=.cache/asyncapi
+tools_stamp=$tools/.installed-$(cat deploy/asyncapi/package.json deploy/asyncapi/package-lock.json | sha1sum | cut -c1-12)
+if [ ! -f "$tools_stamp" ]; then
+  echo "setup: installing the AsyncAPI CLI with npm into $tools" >&2
+  mkdir -p "$tools"
+  cp deploy/asyncapi/package.json deploy/asyncapi/package-lock.json "$tools/"
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error --cache "$PWD/../npm" >/dev/null)
+  rm -f "$tools"/.installed-*; touch "$tools_stamp"
+fi

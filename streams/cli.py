@@ -162,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     rp2.add_argument("--to", metavar="TOPIC", help="send to this topic instead of each record's source topic")
     rp2.add_argument("--dry-run", action="store_true", help="count what would be sent; send and commit nothing")
 
+    ap = sub.add_parser(
+        "asyncapi",
+        help="print the AsyncAPI 3.0 contract of the topics as configured (asyncapi.yaml holds the defaults')",
+    )
+    ap.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead")
+
     tp = sub.add_parser("topics", help="create or verify the product's topics")
     tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     tsub.add_parser("create", help="create every missing topic with its partitions, replication and configs")
@@ -219,6 +225,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _redrive(args, settings)
     if args.command == "topics":
         return _topics(args, settings)
+    if args.command == "asyncapi":
+        from streams.asyncapi import render
+
+        text = render(settings)
+        if args.out:
+            args.out.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return 0
     if args.command == "worker":
         from prometheus_client import CollectorRegistry
 
