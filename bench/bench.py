@@ -29,9 +29,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.domain.processor import RulesConfig
-from streams.kafka_io import create_topics, produce_file
+from streams.kafka_io import produce_file
 from streams.replay import replay
 from streams.settings import Settings
+from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape, end_of_input_events, generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +146,10 @@ def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeou
     env = {
         **env,
         "ACW_APP_ID": f"bench-{run}",
+        # Outputs carry event time, and the traffic may be dated back: keep the broker from deleting them.
+        "ACW_RETENTION_DAYS": "3650",
+        "ACW_AGGREGATES_RETENTION_DAYS": "3650",
+        "ACW_ALERTS_RETENTION_DAYS": "3650",
         "ACW_INTERVALS_TOPIC": f"bench-intervals-{run}",
         "ACW_METRICS_PORT": str(port),
         "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-bench-"),

@@ -34,12 +34,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.bench import END_POLL_S, _free_port, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
-from streams.kafka_io import create_topics, produce_file
+from streams.kafka_io import produce_file
 from streams.replay import replay
 from streams.serialization import event_from_json
 from streams.settings import Settings
 from streams.simulator import Faults, SimulationConfig, parse_duration, simulate, with_faults
 from streams.simulator_io import _Pacer, _to_kafka, run_simulation
+from streams.topic_admin import create_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 START_MS = 1_772_438_400_000  # 2026-03-02T08:00:00Z
@@ -106,6 +107,10 @@ def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
             "ACW_AGGREGATES_TOPIC": f"peers-aggregates-{run}",
             "ACW_ALERTS_TOPIC": f"peers-alerts-{run}",
             "ACW_PANES_TOPIC": f"peers-panes-{run}",
+            # Outputs carry event time, and the traffic may be dated back: keep the broker from deleting them.
+            "ACW_RETENTION_DAYS": "3650",
+            "ACW_AGGREGATES_RETENTION_DAYS": "3650",
+            "ACW_ALERTS_RETENTION_DAYS": "3650",
             "ACW_REKEY_TOPIC": f"peers-rekey-{run}",
             "ACW_DEAD_LETTER_TOPIC": f"peers-dead-{run}",
             "ACW_METRICS_PORT": str(port),

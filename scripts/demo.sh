@@ -10,6 +10,9 @@ rm -rf "$run/worker"
 mkdir -p "$run"
 export ACW_BOOTSTRAP_SERVERS
 ACW_BOOTSTRAP_SERVERS=$(deploy/kafka/broker.sh start --dir "$run/kafka" --port "${ACW_DEMO_KAFKA_PORT:-0}")
+# A real Schema Registry beside the broker: every output is Confluent-framed Avro any Kafka tool can read.
+export ACW_SCHEMA_REGISTRY_URL
+ACW_SCHEMA_REGISTRY_URL=$(deploy/registry/registry.sh start --dir "$run/registry" --port "${ACW_DEMO_REGISTRY_PORT:-0}")
 export ACW_DATA_DIR="$run/worker" ACW_METRICS_PORT="${ACW_METRICS_PORT:-9108}"
 export ACW_APP_ID="acw-demo-$(date +%s)" ACW_INPUT_TOPIC="call-events-$(date +%s)"  # a fresh run each time
 # ACW_DEMO_FORMAT: the simulated contact center's records as a platform sends them (connect-agent-events,
@@ -22,6 +25,7 @@ cleanup() {
   for pid in $sim_pid $worker_pid; do kill "$pid" 2>/dev/null || true; done
   for pid in $sim_pid $worker_pid; do wait "$pid" 2>/dev/null || true; done
   deploy/kafka/broker.sh stop --dir "$run/kafka"
+  deploy/registry/registry.sh stop --dir "$run/registry"
 }
 trap cleanup EXIT INT TERM
 acw=.venv/bin/acw
@@ -38,4 +42,6 @@ $acw simulate --agents "$agents" --duration 8h --speed "${ACW_DEMO_SPEED:-20}" \
   > "$run/simulator.log" 2>&1 &
 sim_pid=$!
 echo "worker log: $run/worker.log   metrics: http://${ACW_METRICS_HOST:-127.0.0.1}:$ACW_METRICS_PORT/metrics"
+echo "registry: $ACW_SCHEMA_REGISTRY_URL   another terminal: ACW_BOOTSTRAP_SERVERS=$ACW_BOOTSTRAP_SERVERS" \
+  "ACW_SCHEMA_REGISTRY_URL=$ACW_SCHEMA_REGISTRY_URL .venv/bin/acw consume acw.intervals --json"
 $acw top || true
