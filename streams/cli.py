@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser(
         "replay",
         help="run the core over JSON Lines or Avro files, no broker",
-        description="Writes DIR/intervals.jsonl, DIR/dead-letter.jsonl and DIR/summary.json.",
+        description="Writes DIR/intervals.jsonl, aggregates.jsonl (final windows), alerts.jsonl, dead-letter.jsonl "
+        "and summary.json. Avro container files are read with their writer schema resolved to ours.",
     )
     rp.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="JSON Lines or Avro container files")
     rp.add_argument(
