@@ -27,11 +27,11 @@ advertised=""
 protocols=""
 timeout_s="${ACW_BROKER_START_TIMEOUT:-120}"
 
+# shellcheck source=../process.sh
+source "$here/../process.sh"
+
 log() { echo "broker: $*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 fetch() {
   if [ -f "$libs/.complete" ]; then
@@ -45,9 +45,6 @@ fetch() {
   touch "$libs/.complete"
 }
 
-is_running() {
-  [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null
-}
 
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -141,26 +138,6 @@ launch() {
   echo "127.0.0.1:$port"
 }
 
-stop() {
-  if ! is_running; then
-    rm -f "$dir/pid"
-    return 0
-  fi
-  local pid
-  pid=$(cat "$dir/pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "pid $pid did not stop in 30s; killing"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$dir/pid"
-  log "stopped"
-}
 
 resume() {
   fetch

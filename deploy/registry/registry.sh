@@ -22,11 +22,11 @@ compatibility=BACKWARD
 timeout_s="${ACW_REGISTRY_START_TIMEOUT:-120}"
 app_jar_path="io/apicurio/apicurio-registry-app/2.4.2.Final/apicurio-registry-app-2.4.2.Final.jar"
 
+# shellcheck source=../process.sh
+source "$here/../process.sh"
+
 log() { echo "registry: $*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 runner() { ls "$build_dir"/target/*-runner.jar 2>/dev/null | head -n 1; }
 
@@ -57,9 +57,6 @@ PROPS
   touch "$build_dir/.complete-$stamp"
 }
 
-is_running() {
-  [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null
-}
 
 answers() {
   curl -fsS -o /dev/null "http://127.0.0.1:$1/apis/ccompat/v7/subjects" 2>/dev/null
@@ -102,26 +99,6 @@ start() {
   echo "$url"
 }
 
-stop() {
-  if ! is_running; then
-    rm -f "$dir/pid"
-    return 0
-  fi
-  local pid
-  pid=$(cat "$dir/pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "pid $pid did not stop in 30s; killing"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$dir/pid"
-  log "stopped"
-}
 
 status() {
   if is_running; then cat "$dir/url"; else log "not running"; exit 1; fi
