@@ -33,7 +33,7 @@ from streams.settings import Settings
 from streams.sources.callevent import RekeyedSource
 from streams.sources.formats import NATIVE_FORMATS, build_source
 from streams.sources.intake import Intake
-from streams.topics import EVENT_TIME, output_headers
+from streams.topics import EVENT_TIME, output_headers, topic_specs
 from streams.topics import outputs as output_specs
 
 log = logging.getLogger("acw.worker")
@@ -571,14 +571,13 @@ class AcwWorker:
         self.metrics = metrics
         self.registry = registry
         # Output topic -> value encoder: Confluent-framed with the registry's ids, else plain Avro.
+        published = list(output_specs(settings).values())
         self.encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {
             spec.name: codecs[spec.name].encode if codecs else codec(spec.schema).encode  # type: ignore[arg-type]
-            for spec in output_specs(settings).values()
+            for spec in published
         }
-        self._headers = {spec.name: output_headers(spec) for spec in output_specs(settings).values()}
-        self._event_time = {
-            spec.name: EVENT_TIME[spec.role] for spec in output_specs(settings).values() if spec.role in EVENT_TIME
-        }
+        self._headers = {spec.name: output_headers(spec) for spec in published}
+        self._event_time = {spec.name: EVENT_TIME[spec.role] for spec in published if spec.role in EVENT_TIME}
         self.rules: RulesConfig = settings.rules()
         self.aggregation: AggregationConfig = settings.aggregation()
         self._ssl = ssl_context(settings)
@@ -607,16 +606,8 @@ class AcwWorker:
             value_serializer="raw",
         )
         metrics.attach_faust(self.app)
-        s = settings
-        outputs = {
-            s.intervals_topic: "intervals",
-            s.aggregates_topic: "aggregates",
-            s.alerts_topic: "alerts",
-            s.dead_letter_topic: "dead_letter",
-            s.panes_topic: "panes",
-            s.rekey_topic: "rekey",
-        }
-        self._sent = {topic: metrics.outputs.labels(name) for topic, name in outputs.items()}
+        written = [spec for spec in topic_specs(settings) if spec.role != "input"]
+        self._sent = {spec.name: metrics.outputs.labels(spec.role) for spec in written}
         self.intervals = IntervalStage(self)
         self.merge = MergeStage(self)
         self.stages: tuple[Stage, ...] = (self.intervals, self.merge)
