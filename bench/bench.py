@@ -140,7 +140,8 @@ def _metric(port: int, name: str) -> float:
     )
 
 
-def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeout_s: float) -> float:
+def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeout_s: float, tree: Path = ROOT) -> float:
+    """Events/s of one worker run from the checkout `tree` (this one unless a baseline's is given)."""
     port = _free_port()
     run = uuid.uuid4().hex[:8]
     env = {
@@ -153,11 +154,12 @@ def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeou
         "ACW_INTERVALS_TOPIC": f"bench-intervals-{run}",
         "ACW_METRICS_PORT": str(port),
         "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-bench-"),
+        "PYTHONPATH": str(tree),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"],
         env=env,
-        cwd=ROOT,
+        cwd=tree,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -212,7 +214,9 @@ async def bare_consumer_rate(bootstrap: str, topic: str, n: int, decode: Callabl
         await consumer.stop()
 
 
-def bench_worker(path: Path, n: int, expected: int, runs: int, tmp: Path) -> dict[str, Any]:
+def bench_worker(
+    path: Path, n: int, expected: int, runs: int, tmp: Path, baseline_tree: Path | None = None
+) -> dict[str, Any]:
     broker_dir = tmp / "kafka"
     out = subprocess.run(
         [str(ROOT / "deploy/kafka/broker.sh"), "start", "--port", "0", "--dir", str(broker_dir)],
@@ -227,17 +231,24 @@ def bench_worker(path: Path, n: int, expected: int, runs: int, tmp: Path) -> dic
         settings = Settings.from_env(env)
         asyncio.run(create_topics(settings))
         asyncio.run(produce_file(path, settings.input_topic, settings, "avro"))
-        rates, bare, ceiling = [], [], []
+        rates, bare, ceiling, before = [], [], [], []
         for _ in range(runs):
             bare.append(asyncio.run(bare_consumer_rate(bootstrap, settings.input_topic, n)))
             ceiling.append(faust_ceiling_rate(bootstrap, settings.input_topic, n, tmp))
+            if baseline_tree is not None:
+                before.append(run_worker_once(env, n, expected, timeout_s=600, tree=baseline_tree))
             rates.append(run_worker_once(env, n, expected, timeout_s=600))
-        return {
+        result = {
             "worker_events_per_s": statistics.median(rates),
             "baseline_bare_consumer_events_per_s": statistics.median(bare),
             "baseline_faust_empty_agent_events_per_s": statistics.median(ceiling),
             "runs": [round(r) for r in rates],
         }
+        if baseline_tree is not None:
+            result["baseline_tree"] = str(baseline_tree)
+            result["baseline_tree_worker_events_per_s"] = statistics.median(before)
+            result["baseline_tree_runs"] = [round(r) for r in before]
+        return result
     finally:
         subprocess.run([str(ROOT / "deploy/kafka/broker.sh"), "stop", "--dir", str(broker_dir)], check=False)
 
@@ -248,6 +259,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     parser.add_argument("--skip-worker", action="store_true")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout (e.g. a `git worktree` of main) whose worker is measured in the same runs",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -267,12 +283,13 @@ def main() -> int:
             f"orjson parse alone: {result['replay']['baseline_orjson_parse_events_per_s']:,.0f}/s; {n:,} events"
         )
         if not args.skip_worker:
-            result["worker"] = bench_worker(path, n, result["replay"]["intervals"], args.runs, tmp)
+            result["worker"] = bench_worker(path, n, result["replay"]["intervals"], args.runs, tmp, args.baseline_tree)
             w = result["worker"]
             print(
                 f"worker: {w['worker_events_per_s']:,.0f} events/s end to end (median of {args.runs}); "
                 f"bare aiokafka consumer: {w['baseline_bare_consumer_events_per_s']:,.0f}/s; "
                 f"empty Faust agent: {w['baseline_faust_empty_agent_events_per_s']:,.0f}/s"
+                + (f"; baseline tree: {w['baseline_tree_worker_events_per_s']:,.0f}/s" if args.baseline_tree else "")
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")

@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
 import orjson
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from streams import logs
 from streams.connection import BrokerWatch, client_options, faust_credentials, ssl_context
@@ -35,6 +34,7 @@ from streams.sources.formats import NATIVE_FORMATS, build_source
 from streams.sources.intake import Intake
 from streams.topics import EVENT_TIME, output_headers, topic_specs
 from streams.topics import outputs as output_specs
+from streams.worker.faust_overrides import BatchApp, dedupe_acks
 
 log = logging.getLogger("acw.worker")
 
@@ -54,7 +54,7 @@ class PartitionRuntime:
     partition: int
     core: Any  # AcwPipeline or WindowMerger
     offsets: dict[str, int] = field(default_factory=dict)
-    unacked: list[EventT] = field(default_factory=list)
+    unacked: list[Any] = field(default_factory=list)  # Faust's ConsumerMessages
     # Source topics checked for where delivery starts, for partitions with no stored offset yet.
     synced: set[str] = field(default_factory=set)
     # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
@@ -73,7 +73,7 @@ class _Snapshot:
     runtime: PartitionRuntime
     entries: dict[str, Any]
     meta: dict[str, Any]
-    unacked: list[EventT]
+    unacked: list[Any]
 
 
 @dataclass(frozen=True)
@@ -85,17 +85,6 @@ class _CaughtUpMessage:
     offset: int
     key: bytes | None
     value: bytes | None
-
-
-@dataclass(frozen=True)
-class _CaughtUp:
-    """An event-like wrapper of a caught-up record; it is never acknowledged through Faust."""
-
-    message: _CaughtUpMessage
-
-    @property
-    def value(self) -> bytes | None:
-        return self.message.value
 
 
 class Stage:
@@ -110,7 +99,6 @@ class Stage:
         self.topics = topics
         self.runtimes: dict[int, PartitionRuntime] = {}
         self.owned: set[int] | None = None  # None until the first assignment
-        self.stream: StreamT | None = None
         self.busy = 0  # coroutines between taking a record and having sent all its outputs
         self.checkpointing: asyncio.Future[None] | None = None
         self.since_checkpoint = 0
@@ -129,41 +117,51 @@ class Stage:
                 "min.insync.replicas": str(self.settings.topic_min_insync_replicas),
             },
         )
-        app.agent(self.topic, name=self.name)(self.consume)
+        app.agent(self.topic, name=self.name)(self.idle)
+        for topic in topics:
+            app.batch_handlers[topic] = self.consume_batch
 
     # --- the agent -------------------------------------------------------------------------
 
-    async def consume(self, stream: StreamT) -> None:
-        manual = stream.noack()
-        self.stream = manual
-        async for event in manual.events():
-            partition = event.message.partition
-            if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
-                continue  # fetched before a rebalance moved the partition away: its new owner processes it
-            rt = self.runtime(partition)
+    async def idle(self, stream: StreamT) -> None:
+        """The agent that makes Faust subscribe to the stage's topics; their records arrive in `consume_batch`."""
+        async for event in stream.noack().events():
+            log.error("%s: record of %s delivered past the batch path, left unacked", self.name, event.message.tp)
+
+    async def consume_batch(self, tp: Any, messages: list[Any]) -> None:
+        """Apply one partition's fetched records in order, then checkpoint if one is due (never inside a batch)."""
+        partition = tp.partition
+        if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
+            return  # fetched before a rebalance moved the partition away: its new owner processes it
+        rt = self.runtime(partition)
+        self.busy += 1
+        try:
+            async with rt.apply_lock:
+                first = messages[0]
+                done = rt.offsets.get(tp.topic)
+                skipped = tp.topic not in rt.synced if done is None else first.offset > done + 1
+                if skipped:
+                    await self._continue_state(rt, first)
+                await self.handle_batch(rt, messages)
+        finally:
+            self.busy -= 1
+        rt.unacked.extend(messages)
+        self.since_checkpoint += len(messages)
+        due = self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due()
+        if due and self.checkpointing is None and not self.busy:
             self.busy += 1
             try:
-                async with rt.apply_lock:
-                    message = event.message
-                    done = rt.offsets.get(message.topic)
-                    skipped = message.topic not in rt.synced if done is None else message.offset > done + 1
-                    if skipped:
-                        await self._continue_state(rt, message)
-                    await self.handle(rt, event)
+                await self.send_updates()
             finally:
                 self.busy -= 1
-            rt.unacked.append(event)
-            self.since_checkpoint += 1
-            due = self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due()
-            if due and self.checkpointing is None and not self.busy:
-                self.busy += 1
-                try:
-                    await self.send_updates()
-                finally:
-                    self.busy -= 1
-                self.start_checkpoint()
+            self.start_checkpoint()
 
-    async def handle(self, rt: PartitionRuntime, event: Any) -> None:
+    async def handle_batch(self, rt: PartitionRuntime, messages: list[Any]) -> None:
+        """Apply one partition's records in order and send what they produced."""
+        for message in messages:
+            await self.handle(rt, message)
+
+    async def handle(self, rt: PartitionRuntime, message: Any) -> None:
         """Apply one record and send what it produced."""
         raise NotImplementedError
 
@@ -241,7 +239,7 @@ class Stage:
         self.metrics.rewinds.inc()
         async for record in self.worker.read_range(tp, start, stop):
             message = _CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value)
-            await self.handle(rt, _CaughtUp(message))
+            await self.handle(rt, message)
 
     # --- durable state ---------------------------------------------------------------------
 
@@ -295,11 +293,11 @@ class Stage:
                 sent += await self._write_batch(producer, topic, snap)
                 written.append(snap)
             await asyncio.gather(*sent)
-            assert self.stream is not None
+            ack = self.worker.app.consumer.ack
             for snap in written:
                 if self._current(snap.runtime):
-                    for event in snap.unacked:
-                        await self.stream.ack(event)
+                    for message in snap.unacked:
+                        ack(message)
             self.metrics.checkpoints.labels(self.name).inc()
         except Exception:
             log.exception("%s checkpoint failed; its records stay unacked and will be redelivered", self.name)
@@ -400,18 +398,17 @@ class IntervalStage(Stage):
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
         return AcwPipeline.restore(self.worker.rules, self.worker.aggregation, meta, entries)
 
-    async def handle(self, rt: PartitionRuntime, event: Any) -> None:
-        message = event.message
+    async def handle(self, rt: PartitionRuntime, message: Any) -> None:
         rt.last_event_wall = rt.last_advance_wall = time.monotonic()
         if not self.is_new(rt, message):
             return
         intake = self.intakes[message.topic]
         try:
             if self.writers is not None and intake.format == "avro":
-                schema_id = confluent_schema_id(event.value)
+                schema_id = confluent_schema_id(message.value)
                 if schema_id is not None and schema_id not in self.writers:
                     await self.worker.registry.learn(schema_id, self.writers)  # type: ignore[union-attr]
-            translation = intake.read(event.value, int(time.time() * 1000))
+            translation = intake.read(message.value, int(time.time() * 1000))
         except InvalidEvent as exc:
             self.metrics.events_consumed.labels("invalid").inc()
             await self.worker.dead_letter(message, exc.reason, exc.detail)
@@ -530,18 +527,18 @@ class MergeStage(Stage):
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> WindowMerger:
         return WindowMerger.restore(self.worker.aggregation, self.settings.partitions, meta, entries)
 
-    async def handle(self, rt: PartitionRuntime, event: Any) -> None:
-        if not self.is_new(rt, event.message):
+    async def handle(self, rt: PartitionRuntime, message: Any) -> None:
+        if not self.is_new(rt, message):
             return
         try:
-            record = orjson.loads(event.value)
+            record = orjson.loads(message.value)
             if "ct" in record:
                 out = rt.core.offer_progress(record["src"], record["ct"])
             else:
                 rt.core.offer_pane(record["src"], WindowKey.from_list(record["k"]), WindowStats.from_dict(record["s"]))
                 return
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            await self.worker.dead_letter(event.message, "bad_pane", f"cannot read a pane record: {exc}")
+            await self.worker.dead_letter(message, "bad_pane", f"cannot read a pane record: {exc}")
             return
         await self._send(out)
 
@@ -581,7 +578,7 @@ class AcwWorker:
         self.rules: RulesConfig = settings.rules()
         self.aggregation: AggregationConfig = settings.aggregation()
         self._ssl = ssl_context(settings)
-        self.app = faust.App(
+        self.app = BatchApp(
             settings.app_id,
             broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
             broker_credentials=faust_credentials(settings, self._ssl),
@@ -798,27 +795,10 @@ class AcwWorker:
                 self._reconciling = asyncio.ensure_future(self._reconcile())
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
-            self._dedupe_faust_acks()
+            dedupe_acks(self.app.consumer)
             self._update_gauges()
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")
-
-    def _dedupe_faust_acks(self) -> None:
-        """Drop repeated offsets from Faust's list of acknowledged offsets, so its commits keep up.
-
-        Faust fills offset gaps it saw around a seek into that list without checking for offsets
-        already there (faust 0.15.3 `Consumer._new_offset`; robinhood/faust#625). A repeat splits the
-        run of consecutive offsets that a commit covers, and after a restart the group's committed
-        offsets then crawl forward one offset per commit interval: a lag monitor shows false lag for
-        minutes, and a crash meanwhile replays more than it needs to.
-        """
-        acked = getattr(self.app.consumer, "_acked", None)
-        if not acked:
-            return
-        for tp, offsets in acked.items():
-            if len(offsets) != len(set(offsets)):
-                log.info("dropped %d repeated acknowledgements of %s", len(offsets) - len(set(offsets)), tp)
-                offsets[:] = sorted(set(offsets))
 
     def _update_gauges(self) -> None:
         """Gauges read from the owned partitions' cores: who is in ACW, what fires, how far behind we are."""
