@@ -1,0 +1,345 @@
+"""A stage: one Faust agent's partitions, each with its core, its ownership, catch-up and checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from faust.types import StreamT
+
+if TYPE_CHECKING:
+    from streams.worker.app import AcwWorker
+
+log = logging.getLogger("acw.worker")
+
+# A partition's checkpoint is written as one record batch of at most this many (uncompressed) bytes.
+STATE_BATCH_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class PartitionRuntime:
+    """One partition's core and what has not been checkpointed yet."""
+
+    partition: int
+    core: Any  # AcwPipeline or WindowMerger
+    offsets: dict[str, int] = field(default_factory=dict)
+    unacked: list[Any] = field(default_factory=list)  # Faust's ConsumerMessages
+    # Source topics checked for where delivery starts, for partitions with no stored offset yet.
+    synced: set[str] = field(default_factory=set)
+    # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
+    # the timer never interleave, and a partition's outputs go out in the order they were produced.
+    apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The core's count of platform-reported ACW disagreements already added to the metric.
+    disagreements: int = 0
+    last_event_wall: float = field(default_factory=time.monotonic)
+    last_advance_wall: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One partition's state as of a checkpoint, and the events it covers."""
+
+    runtime: PartitionRuntime
+    entries: dict[str, Any]
+    meta: dict[str, Any]
+    unacked: list[Any]
+
+
+@dataclass(frozen=True)
+class _CaughtUpMessage:
+    """The parts of a Kafka message `_handle` reads, for records read outside Faust."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class Stage:
+    """One agent's partitions: their cores, ownership, checkpoints and catch-up; subclasses handle records."""
+
+    name = ""
+
+    def __init__(self, worker: AcwWorker, topics: tuple[str, ...]) -> None:
+        self.worker = worker
+        self.settings = worker.settings
+        self.metrics = worker.metrics
+        self.topics = topics
+        self.runtimes: dict[int, PartitionRuntime] = {}
+        self.owned: set[int] | None = None  # None until the first assignment
+        self.busy = 0  # coroutines between taking a record and having sent all its outputs
+        self.checkpointing: asyncio.Future[None] | None = None
+        self.since_checkpoint = 0
+        self.last_checkpoint = time.monotonic()
+        app = worker.app
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.topic = app.topic(*topics, **raw)  # type: ignore[arg-type]
+        # Written by `_persist` only, straight to the changelog; the local store is read when a partition
+        # is (re)assigned, after Faust recovered it from the changelog. This also lets the timer checkpoint.
+        self.table = app.Table(
+            f"{self.name}-state",
+            default=None,
+            partitions=self.settings.partitions,
+            extra_topic_configs={
+                "max.message.bytes": str(STATE_BATCH_BYTES),
+                "min.insync.replicas": str(self.settings.topic_min_insync_replicas),
+            },
+        )
+        app.agent(self.topic, name=self.name)(self.idle)
+        for topic in topics:
+            app.batch_handlers[topic] = self.consume_batch
+
+    # --- the agent -------------------------------------------------------------------------
+
+    async def idle(self, stream: StreamT) -> None:
+        """The agent that makes Faust subscribe to the stage's topics; their records arrive in `consume_batch`."""
+        async for event in stream.noack().events():
+            log.error("%s: record of %s delivered past the batch path, left unacked", self.name, event.message.tp)
+
+    async def consume_batch(self, tp: Any, messages: list[Any]) -> None:
+        """Apply one partition's fetched records in order, then checkpoint if one is due (never inside a batch)."""
+        partition = tp.partition
+        if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
+            return  # fetched before a rebalance moved the partition away: its new owner processes it
+        rt = self.runtime(partition)
+        self.busy += 1
+        try:
+            async with rt.apply_lock:
+                first = messages[0]
+                done = rt.offsets.get(tp.topic)
+                skipped = tp.topic not in rt.synced if done is None else first.offset > done + 1
+                if skipped:
+                    await self._continue_state(rt, first)
+                await self.handle_batch(rt, messages)
+        finally:
+            self.busy -= 1
+        rt.unacked.extend(messages)
+        self.since_checkpoint += len(messages)
+        due = self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due()
+        if due and self.checkpointing is None and not self.busy:
+            self.busy += 1
+            try:
+                await self.send_updates()
+            finally:
+                self.busy -= 1
+            self.start_checkpoint()
+
+    async def handle_batch(self, rt: PartitionRuntime, messages: list[Any]) -> None:
+        """Apply one partition's records in order and send what they produced."""
+        for message in messages:
+            await self.handle(rt, message)
+
+    async def handle(self, rt: PartitionRuntime, message: Any) -> None:
+        """Apply one record and send what it produced."""
+        raise NotImplementedError
+
+    async def send_updates(self) -> None:
+        """Send the update records that accumulated since the last checkpoint."""
+
+    def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> Any:
+        """A core restored from its checkpoint."""
+        raise NotImplementedError
+
+    def is_new(self, rt: PartitionRuntime, message: Any) -> bool:
+        """Record the offset; False when the restored checkpoint already holds this record."""
+        if message.offset <= rt.offsets.get(message.topic, -1):
+            self.metrics.redelivered.inc()
+            return False
+        rt.offsets[message.topic] = message.offset
+        return True
+
+    async def _continue_state(self, rt: PartitionRuntime, message: Any) -> None:
+        """Make delivery continue the partition's state, catching up on records Faust skipped.
+
+        Faust's streams drop (and acknowledge) records they consider stale, around rebalances and at
+        start-up, so delivery can jump past records this worker never applied, and Faust can commit
+        their offsets. The offsets stored with the state are the truth: when a delivered record is past
+        them, the records in between are read with a plain consumer and applied first.
+        """
+        topic = message.topic
+        expected = await self._expected(rt, message.tp)
+        if message.offset > expected:
+            await self._catch_up(rt, message.tp, expected, message.offset)
+        rt.synced.add(topic)
+
+    async def reconcile(self) -> None:
+        """Apply what Faust committed but this worker never applied, for partitions no record reaches.
+
+        A partition whose skipped records reach its end gets no more deliveries, so the first-delivery
+        check above never runs for it; comparing the group's committed offsets finds it.
+        """
+        app = self.worker.app
+        if app.rebalancing or not app.flow_control.is_active():
+            return  # the table may still be recovering; try at the next tick
+        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic in self.topics]
+        committed = await self.worker.clients.committed_offsets(tps)
+        for tp in tps:
+            resume = committed.get(tp)
+            if resume is None or not self._owns(tp.partition):
+                continue
+            rt = self.runtime(tp.partition)
+            if resume <= rt.offsets.get(tp.topic, -1) + 1:
+                continue
+            self.busy += 1
+            try:
+                async with rt.apply_lock:
+                    expected = await self._expected(rt, tp)
+                    if self._current(rt) and resume > expected:
+                        await self._catch_up(rt, tp, expected, resume)
+            finally:
+                self.busy -= 1
+
+    async def _expected(self, rt: PartitionRuntime, tp: Any) -> int:
+        """The next offset the partition's state needs: after its stored offset, else the log start."""
+        done = rt.offsets.get(tp.topic)
+        return done + 1 if done is not None else await self.worker.clients.earliest_offset(tp)
+
+    async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
+        """Apply records [start, stop) of one partition, read outside Faust's consumer."""
+        log.warning(
+            "%s: partition %s:%d continues at offset %d, past its state: catching up from %d",
+            self.name,
+            tp.topic,
+            tp.partition,
+            stop,
+            start,
+        )
+        self.metrics.rewinds.inc()
+        async for record in self.worker.clients.read_range(tp, start, stop):
+            message = _CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value)
+            await self.handle(rt, message)
+
+    # --- durable state ---------------------------------------------------------------------
+
+    def checkpoint_due(self) -> bool:
+        """Whether unacknowledged work is older than the checkpoint interval."""
+        return (
+            self.since_checkpoint > 0
+            and time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds
+        )
+
+    def start_checkpoint(self) -> None:
+        """Snapshot now, if no record is half handled and no checkpoint is running; persist in the background."""
+        if self.checkpointing is not None or self.busy:
+            return
+        self.checkpointing = asyncio.ensure_future(self._persist(self._snapshot()))
+
+    def _snapshot(self) -> list[_Snapshot]:
+        """Every owned partition's changes, stream state and offsets, taken synchronously between records.
+
+        Every output of the records in it has been handed to the producer, so the flush in `_persist`
+        delivers them before the state that implies them is written.
+        """
+        snapshot = []
+        for rt in self.runtimes.values():
+            if self._owns(rt.partition) and (rt.unacked or rt.core.has_dirty()):
+                meta = {"core": rt.core.meta(), "offsets": dict(rt.offsets)}
+                snapshot.append(_Snapshot(rt, rt.core.take_dirty(), meta, rt.unacked))
+                rt.unacked = []
+        self.since_checkpoint = 0
+        self.last_checkpoint = time.monotonic()
+        return snapshot
+
+    async def _persist(self, snapshot: list[_Snapshot]) -> None:
+        """Outputs first, then state, then source offsets: a crash at any point only repeats outputs.
+
+        Each partition's entries and its meta (stream state and source offsets) go to the changelog as
+        one record batch, which Kafka appends whole or not at all: a crash mid-write cannot leave
+        entries newer than the offsets stored beside them. A partition revoked since the snapshot is
+        neither written nor acknowledged, so its committed offset never passes the state its next
+        owner restores.
+        """
+        written: list[_Snapshot] = []
+        try:
+            await self.worker.app.producer.flush()
+            producer = await self.worker.clients.state_producer()
+            topic = self.table.changelog_topic.get_topic_name()
+            sent = []
+            for snap in snapshot:
+                if not self._current(snap.runtime):
+                    continue  # revoked or replaced: its next owner restores from the last written state
+                sent += await self._write_batch(producer, topic, snap)
+                written.append(snap)
+            await asyncio.gather(*sent)
+            ack = self.worker.app.consumer.ack
+            for snap in written:
+                if self._current(snap.runtime):
+                    for message in snap.unacked:
+                        ack(message)
+            self.metrics.checkpoints.labels(self.name).inc()
+        except Exception:
+            log.exception("%s checkpoint failed; its records stay unacked and will be redelivered", self.name)
+            for snap in snapshot:  # try again with everything at the next checkpoint
+                snap.runtime.core.mark_dirty(snap.entries)
+                snap.runtime.unacked[:0] = snap.unacked
+        finally:
+            self.checkpointing = None
+
+    async def _write_batch(self, producer: Any, topic: str, snap: _Snapshot) -> list[Any]:
+        """One partition's checkpoint as one record batch (more only past STATE_BATCH_BYTES, with a warning).
+
+        Keys are the JSON strings the table's key codec reads; None values delete. The meta comes last,
+        so even a checkpoint split over batches never stores offsets ahead of its entries.
+        """
+        p = snap.runtime.partition
+        records = [(f"{p}|{entry}", value) for entry, value in snap.entries.items()]
+        records.append((f"{p}|m", snap.meta))
+        futures = []
+        batch = producer.create_batch()
+        for key, value in records:
+            k, v = orjson.dumps(key), None if value is None else orjson.dumps(value)
+            if batch.append(key=k, value=v, timestamp=None) is None:
+                log.warning("%s: checkpoint of partition %d spans several batches", self.name, p)
+                futures.append(await producer.send_batch(batch, topic, partition=p))
+                batch = producer.create_batch()
+                if batch.append(key=k, value=v, timestamp=None) is None:
+                    raise ValueError(f"state entry {key} is larger than a record batch")
+        futures.append(await producer.send_batch(batch, topic, partition=p))
+        return futures
+
+    def _current(self, rt: PartitionRuntime) -> bool:
+        """Whether this core still owns its partition (not revoked, not replaced)."""
+        return self._owns(rt.partition) and self.runtimes.get(rt.partition) is rt
+
+    def runtime(self, partition: int) -> PartitionRuntime:
+        """The partition's runtime, restored from the table on first use."""
+        rt = self.runtimes.get(partition)
+        if rt is None:
+            rt = self.runtimes[partition] = self._restore(partition)
+        return rt
+
+    def _restore(self, partition: int) -> PartitionRuntime:
+        prefix = f"{partition}|"
+        entries = {k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None}
+        meta = entries.pop("m", None)
+        core = self.new_core(meta["core"] if meta else None, entries)
+        offsets = dict(meta["offsets"]) if meta else {}
+        log.info("%s: restored partition=%d entries=%d offsets=%s", self.name, partition, len(entries), offsets)
+        return PartitionRuntime(partition, core, offsets)
+
+    def owned_runtimes(self) -> list[PartitionRuntime]:
+        """The runtimes of partitions this worker owns now."""
+        return [rt for rt in self.runtimes.values() if self._owns(rt.partition)]
+
+    def _owns(self, partition: int) -> bool:
+        return self.owned is None or partition in self.owned
+
+    def on_assigned(self, assigned: set[Any]) -> None:
+        """Keep the cores of retained partitions (their memory is newer than any store); drop the rest."""
+        self.owned = {tp.partition for tp in assigned if tp.topic in self.topics}
+        for partition, rt in list(self.runtimes.items()):
+            if partition not in self.owned:
+                del self.runtimes[partition]
+            else:
+                rt.synced.clear()  # Faust re-seeks retained partitions: check where their delivery resumes
+        log.info("%s: assigned partitions %s", self.name, sorted(self.owned))
+
+    def on_revoked(self, revoked: set[Any]) -> None:
+        """Stop checkpointing revoked partitions; keep their cores in case they are assigned back."""
+        if self.owned is not None:
+            self.owned -= {tp.partition for tp in revoked if tp.topic in self.topics}
