@@ -35,7 +35,7 @@ class SideClients:
             producer = AIOKafkaProducer(
                 **client_options(self._settings, self._ssl),
                 acks="all",
-                compression_type="gzip",
+                compression_type="zstd",  # 30x faster than gzip 9 at 88% of its ratio (bench.checkpoint_codecs)
                 max_batch_size=STATE_BATCH_BYTES,
                 max_request_size=STATE_BATCH_BYTES + 1024 * 1024,
             )
