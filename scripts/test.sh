@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check streams tests bench
 .venv/bin/ruff format --check streams tests bench
+.venv/bin/mypy --strict streams/domain
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -176,6 +177,10 @@ def format_seconds(seconds: float) -> str:
     return f"{s}s"
 
 
+def _percent(value: float) -> str:
+    return f"{value:.1f}%"
+
+
 def _limit(rule: AlertRule) -> str:
     return f"{rule.threshold:g}%" if rule.kind is RuleKind.PCT_OVER else format_seconds(rule.threshold)
 
@@ -255,9 +260,9 @@ def interval_alerts(rule: AlertRule, interval: AcwInterval) -> list[dict[str, An
         f"Agent {interval.agent_id} spent {format_seconds(acw_ms / 1000)} in after-call work on contact "
         f"{interval.contact_id} (limit {_limit(rule)})"
     )
-    common = {"contact_id": interval.contact_id}
+    contact = interval.contact_id
     return [
-        _record(rule, alert_id, True, interval.agent_id, acw_ms / 1000, interval.ended_at_ms, text, **common),
+        _record(rule, alert_id, True, interval.agent_id, acw_ms / 1000, interval.ended_at_ms, text, contact_id=contact),
         _record(
             rule,
             alert_id,
@@ -267,7 +272,7 @@ def interval_alerts(rule: AlertRule, interval: AcwInterval) -> list[dict[str, An
             interval.ended_at_ms,
             text,
             resolved_at=interval.ended_at_ms,
-            **common,
+            contact_id=contact,
         ),
     ]
 
@@ -302,7 +307,7 @@ def window_transition(
     value = window_value(rule, stats)
     what = "ACW%" if rule.kind is RuleKind.PCT_OVER else "average ACW"
     label = f"{rule.scope.value.lower()} {wk.key}"
-    shown = (lambda v: f"{v:.1f}%") if rule.kind is RuleKind.PCT_OVER else (lambda v: format_seconds(v))
+    shown: Callable[[float], str] = _percent if rule.kind is RuleKind.PCT_OVER else format_seconds
     window = (wk.start_ms, wk.end_ms)
     if episode is None:
         if value is None or value <= rule.threshold:

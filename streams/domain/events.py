@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
@@ -152,6 +152,10 @@ def _datetime_ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
 
+@overload
+def _string(record: Mapping[str, Any], name: str, *, required: Literal[True], limit: int) -> str: ...
+@overload
+def _string(record: Mapping[str, Any], name: str, *, required: Literal[False], limit: int) -> str | None: ...
 def _string(record: Mapping[str, Any], name: str, *, required: bool, limit: int) -> str | None:
     value = record.get(name)
     if value is None:
@@ -221,13 +225,41 @@ def event_from_record(record: Any) -> CallEvent:
     talk_ms = get("talk_ms")
     hold_ms = get("hold_ms")
     restated = get("restated")
+    contact_id, team_id, queue_id, status, disposition_code, source = optional
     if talk_ms is None and hold_ms is None and not restated:
-        return CallEvent(event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes)
+        return CallEvent(
+            event_id,
+            event_type,
+            occurred_at_ms,
+            agent_id,
+            contact_id,
+            team_id,
+            queue_id,
+            status,
+            disposition_code,
+            source,
+            channel,
+            attributes,
+        )
     for name, value in (("talk_ms", talk_ms), ("hold_ms", hold_ms)):
         if value is not None and (type(value) is not int or value < 0):
             raise InvalidEvent("wrong_type", f"{name} must be a non-negative integer of milliseconds")
     if restated is not None and type(restated) is not bool:
         raise InvalidEvent("wrong_type", "restated must be a boolean")
     return CallEvent(
-        event_id, event_type, occurred_at_ms, agent_id, *optional, channel, attributes, talk_ms, hold_ms, bool(restated)
+        event_id,
+        event_type,
+        occurred_at_ms,
+        agent_id,
+        contact_id,
+        team_id,
+        queue_id,
+        status,
+        disposition_code,
+        source,
+        channel,
+        attributes,
+        talk_ms,
+        hold_ms,
+        bool(restated),
     )

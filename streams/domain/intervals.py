@@ -235,6 +235,9 @@ def close_interval(
     assert disconnected_at_ms is not None
     del agent.contacts[contact_id]
     acw_seconds = (ended_at_ms - disconnected_at_ms) / 1000.0
+    talk: float | None
+    hold: float | None
+    handle: float | None
     if contact.reported_talk_ms is not None:
         talk = contact.reported_talk_ms / 1000.0
         hold = (contact.reported_hold_ms or 0) / 1000.0

@@ -323,7 +323,7 @@ class AcwPipeline:
                 if value["s"] is not None:
                     agents[name[2:]] = value["s"]
                 if value["w"]:
-                    pipe.spans[name[2:]] = [tuple(s) for s in value["w"]]  # type: ignore[misc]
+                    pipe.spans[name[2:]] = [tuple(s) for s in value["w"]]
             else:
                 pipe.panes[_pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
         pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents)
