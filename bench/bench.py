@@ -13,13 +13,11 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,17 +32,14 @@ from streams.replay import replay
 from streams.settings import Settings
 from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape, end_of_input_events, generate
+from tests.support import services
+from tests.support.ports import free_port
+from tests.support.scrape import scrape, total
 
 ROOT = Path(__file__).resolve().parents[1]
 # After the first event, /metrics is polled this often: each poll renders and sends the whole body, and
 # polling every 50 ms cost the measured worker several percent of its time (0.5 s on a run of a minute or more).
 END_POLL_S = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_events(path: Path, agents: int) -> int:
@@ -132,20 +127,13 @@ def bench_codecs(path: Path, runs: int) -> dict[str, Any]:
 
 
 def _metric(port: int, name: str) -> float:
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
+    """The sum of a worker's series of metric `name`, 0 while it does not answer."""
+    return total(scrape(port), name) or 0.0
 
 
 def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeout_s: float, tree: Path = ROOT) -> float:
     """Events/s of one worker run from the checkout `tree` (this one unless a baseline's is given)."""
-    port = _free_port()
+    port = free_port()
     run = uuid.uuid4().hex[:8]
     env = {
         **env,
@@ -220,15 +208,7 @@ async def bare_consumer_rate(bootstrap: str, topic: str, n: int, decode: Callabl
 def bench_worker(
     path: Path, n: int, expected: int, runs: int, tmp: Path, baseline_tree: Path | None = None
 ) -> dict[str, Any]:
-    broker_dir = tmp / "kafka"
-    out = subprocess.run(
-        [str(ROOT / "deploy/kafka/broker.sh"), "start", "--port", "0", "--dir", str(broker_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    bootstrap = out.stdout.strip().splitlines()[-1]
-    try:
+    with services.broker(tmp / "kafka") as bootstrap:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
         env.update({"ACW_BOOTSTRAP_SERVERS": bootstrap, "ACW_IDLE_ADVANCE_AFTER_SECONDS": "0", "PYTHONPATH": str(ROOT)})
         settings = Settings.from_env(env)
@@ -252,8 +232,6 @@ def bench_worker(
             result["baseline_tree_worker_events_per_s"] = statistics.median(before)
             result["baseline_tree_runs"] = [round(r) for r in before]
         return result
-    finally:
-        subprocess.run([str(ROOT / "deploy/kafka/broker.sh"), "stop", "--dir", str(broker_dir)], check=False)
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.bench import END_POLL_S, _free_port, _metric, bare_consumer_rate
+from bench.bench import END_POLL_S, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
 from streams.kafka_io import produce_file
 from streams.replay import replay
@@ -41,6 +41,8 @@ from streams.settings import Settings
 from streams.simulator import Faults, SimulationConfig, parse_duration, simulate, with_faults
 from streams.simulator_io import _Pacer, _to_kafka, run_simulation
 from streams.topic_admin import create_topics
+from tests.support import services
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 START_MS = 1_772_438_400_000  # 2026-03-02T08:00:00Z
@@ -95,7 +97,7 @@ async def _read_json(bootstrap: str, topic: str) -> list[Any]:
 
 def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
     run = uuid.uuid4().hex[:8]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_") or k == "ACW_CONSUMER_FETCH_BYTES"}
     env.update(
         {
@@ -291,15 +293,7 @@ def main() -> int:
             f"{statistics.median(replay_full):,.0f}/s with aggregates",
             flush=True,
         )
-        broker = tmp / "kafka"
-        out = subprocess.run(
-            [str(ROOT / "deploy/kafka/broker.sh"), "start", "--port", "0", "--dir", str(broker)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        bootstrap = out.stdout.strip().splitlines()[-1]
-        try:
+        with services.broker(tmp / "kafka") as bootstrap:
             topic = "peers-input"
             settings = Settings(bootstrap_servers=bootstrap, input_topic=topic, input_format="json")
             asyncio.run(create_topics(settings))
@@ -317,8 +311,6 @@ def main() -> int:
                 )
             check = check_quix_outputs(bootstrap, quix[-1]["prefix"], tmp / "replay")
             latency = latency_run(bootstrap, agents=2000, speed=30, seconds=60)
-        finally:
-            subprocess.run([str(ROOT / "deploy/kafka/broker.sh"), "stop", "--dir", str(broker)], check=False)
     result = {
         "command": " ".join(["python -m bench.peers", *sys.argv[1:]]),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},

@@ -19,36 +19,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
 
 from bench.memory import _rss_mb
+from tests.support import services
+from tests.support.ports import free_port
+from tests.support.scrape import scrape, total
 
 ROOT = Path(__file__).resolve().parents[1]
-BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _scrape(port: int) -> dict[str, float]:
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return {}
-    out: dict[str, float] = {}
-    for line in body.splitlines():
-        if line.startswith(("acw_events_applied_total", "acw_consumer_lag{", "acw_intervals_total")):
-            name = line.split("{", 1)[0].split(" ", 1)[0]
-            out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-    return out
+    """Events applied, intervals and lag summed over their labels ({} while the worker does not answer)."""
+    series = scrape(port)
+    names = ("acw_events_applied_total", "acw_consumer_lag", "acw_intervals_total")
+    return {name: v for name in names if (v := total(series, name)) is not None}
 
 
 def main() -> None:
@@ -59,10 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     speed = 24 * 60 / args.minutes  # a simulated day in the run's wall-clock time
     tmp = Path(tempfile.mkdtemp(prefix="acw-soak-"))
-    bootstrap = subprocess.run(
-        [str(BROKER), "start", "--port", "0", "--dir", str(tmp / "broker")], check=True, capture_output=True, text=True
-    ).stdout.split()[-1]
-    port = _free_port()
+    with services.broker(tmp / "broker") as bootstrap:
+        _soak(args, speed, tmp, bootstrap)
+
+
+def _soak(args: argparse.Namespace, speed: float, tmp: Path, bootstrap: str) -> None:
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_")}
     env.update(
         {
@@ -114,7 +103,6 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        subprocess.run([str(BROKER), "stop", "--dir", str(tmp / "broker")], check=False, capture_output=True)
 
     def rss_between(a: float, b: float) -> list[float]:
         return [s["rss_mb"] for s in samples if a * 60 <= s["t"] < b * 60 and s["rss_mb"]]

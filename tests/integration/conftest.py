@@ -15,40 +15,24 @@ import pytest
 
 from streams.domain.events import CallEvent
 from streams.traffic import TrafficShape, end_of_input_events, generate
+from tests.support import services
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = ROOT / "deploy" / "kafka" / "broker.sh"
-REGISTRY = ROOT / "deploy" / "registry" / "registry.sh"
 PARTITIONS = 6
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real single-node Kafka on a free 127.0.0.1 port for the whole session; yields its bootstrap address."""
-    run_dir = tmp_path_factory.mktemp("kafka")
-    out = subprocess.run(
-        [str(BROKER), "start", "--port", "0", "--dir", str(run_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    bootstrap = out.stdout.strip().splitlines()[-1]
-    try:
+    with services.broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
         yield bootstrap
-    finally:
-        subprocess.run([str(BROKER), "stop", "--dir", str(run_dir)], check=False)
 
 
 @pytest.fixture(scope="session")
 def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Schema Registry (Apicurio, Confluent API) on a free port for the session; yields its URL."""
-    run_dir = tmp_path_factory.mktemp("registry")
-    out = subprocess.run([str(REGISTRY), "start", "--port", "0", "--dir", str(run_dir)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(REGISTRY), "stop", "--dir", str(run_dir)], check=False)
+    with services.registry(tmp_path_factory.mktemp("registry")) as url:
+        yield url
 
 
 class WorkerProcess:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -152,24 +150,3 @@ def send(settings: Settings, path: Path) -> None:
 def intervals(settings: Settings) -> list[dict[str, Any]]:
     """Every interval record on the intervals topic, repeats included."""
     return read_records(settings.bootstrap_servers, settings.intervals_topic, "acw_interval")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def scrape(port: int) -> dict[str, float] | None:
-    """A worker's /metrics as {series: value} (series with their labels as written), or None if it does not answer."""
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return None
-    out = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            series, _, value = line.rpartition(" ")
-            out[series] = float(value)
-    return out

@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.conftest import BROKER
-from tests.integration.outputs import free_port
+from tests.support.ports import free_port
+from tests.support.services import BROKER
 
 USER = "acw-worker"
 

@@ -18,19 +18,13 @@ from pathlib import Path
 import pytest
 
 from streams.traffic import TrafficShape
-from tests.integration.conftest import BROKER, WorkerProcess
+from tests.integration.conftest import WorkerProcess
 from tests.integration.kafka_helpers import committed_to_end, topic_size, topic_size_or_none, wait_for
-from tests.integration.outputs import (
-    assert_equal,
-    free_port,
-    intervals,
-    prepare,
-    scrape,
-    send,
-    split_file,
-    unique,
-    wait_for_outputs,
-)
+from tests.integration.outputs import assert_equal, intervals, prepare, send, split_file, unique, wait_for_outputs
+from tests.support import services
+from tests.support.ports import free_port
+from tests.support.scrape import scrape
+from tests.support.services import BROKER
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +38,21 @@ def test_worker_killed_at_three_random_points_of_a_200k_stream_misses_nothing(
 ) -> None:
     settings, _, expected = prepare(worker_env, tmp_path, BIG)
     n = len(expected[0])
-    points = sorted(random.sample(range(n // 10, n * 8 // 10), 3))
+    # The kill points are random; the seed is printed (pytest shows it with a failure) and ACW_TEST_SEED repeats a run.
+    seed = int(os.environ.get("ACW_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    points = sorted(random.Random(seed).sample(range(n // 10, n * 8 // 10), 3))
+    print(f"kill points {points} of {n} intervals, seed {seed} (ACW_TEST_SEED={seed} repeats them)")
     worker = WorkerProcess(worker_env, tmp_path / "worker-1.log").start()
     workers.append(worker)
     for i, target in enumerate(points, start=1):
         wait_for(
             lambda target=target: topic_size(settings.bootstrap_servers, settings.intervals_topic) >= target,
             300,
-            f"{target} interval records before kill {i}",
+            f"{target} interval records before kill {i} (seed {seed})",
             poll_s=0.5,
         )
         worker.kill()
-        assert len(unique(intervals(settings))) < n, f"the stream ended before kill {i}"
+        assert len(unique(intervals(settings))) < n, f"the stream ended before kill {i} (seed {seed})"
         worker = WorkerProcess(worker_env, tmp_path / f"worker-{i + 1}.log").start()
         workers.append(worker)
     assert_equal(wait_for_outputs(settings, expected, timeout_s=420), expected)
@@ -65,13 +62,8 @@ def test_worker_killed_at_three_random_points_of_a_200k_stream_misses_nothing(
 def own_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A broker this test alone stops and starts; yields its bootstrap address and its directory."""
     run_dir = tmp_path / "broker"
-    out = subprocess.run(
-        [str(BROKER), "start", "--port", "0", "--dir", str(run_dir)], check=True, capture_output=True, text=True
-    )
-    try:
-        yield out.stdout.strip().splitlines()[-1], run_dir
-    finally:
-        subprocess.run([str(BROKER), "stop", "--dir", str(run_dir)], check=False)
+    with services.broker(run_dir) as bootstrap:
+        yield bootstrap, run_dir
 
 
 def test_broker_stopped_for_30_seconds_mid_stream_is_survived_and_reported(

@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -27,17 +26,12 @@ from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import ROOT, WorkerProcess, write_traffic
 from tests.integration.kafka_helpers import wait_for
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "acw.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dashboard_expressions() -> list[str]:
@@ -67,7 +61,7 @@ class Prometheus:
     def __init__(self, workdir: Path, target: str) -> None:
         binary = shutil.which("prometheus")
         assert binary, "Prometheus is not installed: scripts/setup.sh installs Debian's `prometheus` package"
-        self.port = _free_port()
+        self.port = free_port()
         rules = yaml.safe_load((PROMETHEUS / "rules" / "acw-recording.yml").read_text())
         for group in rules["groups"]:
             group["interval"] = "1s"
@@ -125,7 +119,7 @@ def prometheus_for(tmp_path: Path) -> Iterator[Any]:
 def test_every_dashboard_and_recording_rule_expression_returns_series(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path, prometheus_for: Any
 ) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     worker_env.update({"ACW_METRICS_PORT": str(metrics_port), "ACW_INPUT_FORMAT": "json"})
     settings = Settings.from_env(worker_env)
     path = tmp_path / "traffic.jsonl"

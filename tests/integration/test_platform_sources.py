@@ -26,13 +26,9 @@ from streams.topic_admin import create_topics
 from streams.traffic import end_of_input_events
 from tests.integration.conftest import PARTITIONS, WorkerProcess
 from tests.integration.kafka_helpers import read_records, wait_for
-from tests.integration.outputs import (
-    assert_equal,
-    free_port,
-    replay_outputs,
-    scrape,
-    wait_for_outputs,
-)
+from tests.integration.outputs import assert_equal, replay_outputs, wait_for_outputs
+from tests.support.ports import free_port
+from tests.support.scrape import scrape
 
 pytestmark = pytest.mark.integration
 START = 1_767_258_000_000  # 2026-01-01T09:00:00Z, weeks before any run

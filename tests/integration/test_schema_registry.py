@@ -26,7 +26,8 @@ from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import ROOT, WorkerProcess, write_traffic
 from tests.integration.kafka_helpers import read_with_registry, wait_for
-from tests.integration.outputs import aggregate_key, alert_key, assert_equal, free_port, replay_outputs, unique
+from tests.integration.outputs import aggregate_key, alert_key, assert_equal, replay_outputs, unique
+from tests.support.ports import free_port
 from tests.unit.serialization.evolution import encode_newer, newer_call_event_schema, newer_record
 
 pytestmark = pytest.mark.integration

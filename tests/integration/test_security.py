@@ -17,8 +17,9 @@ from streams.settings import Settings
 from streams.traffic import TrafficShape
 from tests.integration import secured_broker
 from tests.integration.conftest import ROOT, WorkerProcess
-from tests.integration.outputs import assert_equal, free_port, prepare, wait_for_outputs
+from tests.integration.outputs import assert_equal, prepare, wait_for_outputs
 from tests.integration.secured_broker import USER, SecuredBroker
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -18,14 +16,10 @@ from streams.settings import Settings
 from streams.topic_admin import create_topics
 from tests.integration.conftest import WorkerProcess
 from tests.integration.kafka_helpers import read_topic, wait_for
+from tests.support.ports import free_port
+from tests.support.scrape import scrape, total
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _send(bootstrap: str, topic: str, messages: list[tuple[bytes, CallEvent]]) -> None:
@@ -39,18 +33,13 @@ async def _send(bootstrap: str, topic: str, messages: list[tuple[bytes, CallEven
 
 
 def _metric(port: int, name: str) -> float | None:
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return None
-    values = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith((name + " ", name + "{"))]
-    return sum(values) if values else None
+    return total(scrape(port), name)
 
 
 def test_rekeying_idle_timeout_and_metrics(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     worker_env.update(
         {
             "ACW_INPUT_FORMAT": "json",

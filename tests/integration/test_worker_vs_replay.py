@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,9 @@ import pytest
 
 from tests.integration.conftest import GARBAGE_REASONS, WorkerProcess
 from tests.integration.kafka_helpers import read_records, wait_for
-from tests.integration.outputs import (
-    assert_equal,
-    free_port,
-    intervals,
-    prepare,
-    send,
-    split_file,
-    wait_for_outputs,
-)
+from tests.integration.outputs import assert_equal, intervals, prepare, send, split_file, wait_for_outputs
+from tests.support.ports import free_port
+from tests.support.scrape import by_label, scrape
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +49,9 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
 
 def _dead_letter_metrics(port: int) -> Counter[str] | None:
     """acw_dead_letters_total by reason from a worker's /metrics (None until every dead letter is counted)."""
-    try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return None
-    counts: Counter[str] = Counter()
-    for line in body.splitlines():
-        if line.startswith("acw_dead_letters_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            counts[reason] = int(float(line.rsplit(" ", 1)[1]))
+    counts = Counter(
+        {reason: int(n) for reason, n in by_label(scrape(port), "acw_dead_letters_total", "reason").items()}
+    )
     return counts if sum(counts.values()) >= len(GARBAGE_REASONS) else None
 
 
