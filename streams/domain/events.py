@@ -226,26 +226,12 @@ def event_from_record(record: Any) -> CallEvent:
     hold_ms = get("hold_ms")
     restated = get("restated")
     contact_id, team_id, queue_id, status, disposition_code, source = optional
-    if talk_ms is None and hold_ms is None and not restated:
-        return CallEvent(
-            event_id,
-            event_type,
-            occurred_at_ms,
-            agent_id,
-            contact_id,
-            team_id,
-            queue_id,
-            status,
-            disposition_code,
-            source,
-            channel,
-            attributes,
-        )
-    for name, value in (("talk_ms", talk_ms), ("hold_ms", hold_ms)):
-        if value is not None and (type(value) is not int or value < 0):
-            raise InvalidEvent("wrong_type", f"{name} must be a non-negative integer of milliseconds")
-    if restated is not None and type(restated) is not bool:
-        raise InvalidEvent("wrong_type", "restated must be a boolean")
+    if talk_ms is not None or hold_ms is not None or restated:  # as before: a falsy restated is not checked
+        for name, value in (("talk_ms", talk_ms), ("hold_ms", hold_ms)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise InvalidEvent("wrong_type", f"{name} must be a non-negative integer of milliseconds")
+        if restated is not None and type(restated) is not bool:
+            raise InvalidEvent("wrong_type", "restated must be a boolean")
     return CallEvent(
         event_id,
         event_type,
