@@ -34,10 +34,10 @@ BatchHandler = Callable[[TP, list[Message]], Awaitable[None]]
 class BatchConsumer(Consumer):
     """Faust's aiokafka consumer, delivering a partition's fetched records in one call where a handler is set.
 
-    Topics without a handler (none in the worker today) keep Faust's per-record delivery. What Faust's
-    loop does per record is kept per batch: the read-offset check that drops records already
-    delivered, gap tracking for the commit, the commit trigger, flow control and the generation check
-    that stops delivering a fetch made before a rebalance.
+    Topics without a handler (none in the worker today) keep Faust's per-record delivery. Kept from
+    Faust's loop: the read-offset check that drops records already delivered and the tracking of
+    skipped offsets for the commit (both per record); the commit trigger, flow control and the
+    generation check that stops delivering a fetch made before a rebalance (per batch).
     """
 
     async def _drain_messages(self, fetcher: Any) -> None:  # replaces faust.transport.consumer.Consumer's
@@ -63,9 +63,12 @@ class BatchConsumer(Consumer):
                     messages = [self._to_message(tp, r) for r in batch if last is None or r.offset >= last]
                     if not messages:
                         continue
-                    first = messages[0].offset
-                    if last and first - last > 1 and acks_enabled_for(tp.topic):
-                        await self._add_gap(tp, last + 1, first)
+                    if acks_enabled_for(tp.topic):  # offsets a topic skips (transaction markers, compaction)
+                        previous = last
+                        for message in messages:
+                            if previous and message.offset - previous > 1:
+                                await self._add_gap(tp, previous + 1, message.offset)
+                            previous = message.offset
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()

@@ -51,7 +51,7 @@ class _Snapshot:
 
 @dataclass(frozen=True)
 class _CaughtUpMessage:
-    """The parts of a Kafka message `_handle` reads, for records read outside Faust."""
+    """The parts of a Kafka message `handle` reads, for records read outside Faust."""
 
     topic: str
     partition: int
@@ -115,7 +115,8 @@ class Stage:
                 skipped = tp.topic not in rt.synced if done is None else first.offset > done + 1
                 if skipped:
                     await self._continue_state(rt, first)
-                await self.handle_batch(rt, messages)
+                for message in messages:
+                    await self.handle(rt, message)
         finally:
             self.busy -= 1
         rt.unacked.extend(messages)
@@ -128,11 +129,6 @@ class Stage:
             finally:
                 self.busy -= 1
             self.start_checkpoint()
-
-    async def handle_batch(self, rt: PartitionRuntime, messages: list[Any]) -> None:
-        """Apply one partition's records in order and send what they produced."""
-        for message in messages:
-            await self.handle(rt, message)
 
     async def handle(self, rt: PartitionRuntime, message: Any) -> None:
         """Apply one record and send what it produced."""
