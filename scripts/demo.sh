@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: a local Kafka broker, the topics, the worker, a simulated contact center sending
 # call events, and a live terminal view (agents in ACW now, team averages against the benchmark,
-# latest alerts, events/s). Metrics are served meanwhile. Ctrl-C stops everything it started.
+# latest alerts, events/s). Metrics are served meanwhile. Ctrl-C ends the view, writes `acw report` of the
+# run into .cache/demo/report/ and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -44,4 +45,10 @@ sim_pid=$!
 echo "worker log: $run/worker.log   metrics: http://${ACW_METRICS_HOST:-127.0.0.1}:$ACW_METRICS_PORT/metrics"
 echo "registry: $ACW_SCHEMA_REGISTRY_URL   another terminal: ACW_BOOTSTRAP_SERVERS=$ACW_BOOTSTRAP_SERVERS" \
   "ACW_SCHEMA_REGISTRY_URL=$ACW_SCHEMA_REGISTRY_URL .venv/bin/acw consume acw.intervals --json"
+trap 'true' INT  # Ctrl-C ends the view; the report of the run and the clean-up follow
 $acw top || true
+trap cleanup INT TERM
+echo "writing a report of this run's intervals (Ctrl-C skips it)..."
+if $acw report --from-topics --out "$run/report"; then
+  echo "report: $run/report/index.html"
+fi

@@ -124,6 +124,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     lp.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
 
+    rep = sub.add_parser(
+        "report",
+        help="an HTML report with figures of ACW for managers, from replay output or the intervals topic",
+        description="Writes OUT/index.html (one self-contained file), one PNG per figure and figures.json: average "
+        "ACW, ACW %% and AHT by team and queue against the benchmark band, distributions, a heatmap by time of day, "
+        "agents for the huddle, what ended ACW, disposition codes, the cost in hours and FTEs, and --compare.",
+    )
+    where = rep.add_mutually_exclusive_group(required=True)
+    where.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="an `acw replay --out` directory")
+    where.add_argument(
+        "--from-topics", action="store_true", help="read ACW_INTERVALS_TOPIC from the broker, up to its current end"
+    )
+    rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
+    rep.add_argument("--since", metavar="TIME", help="contacts disconnected at or after: ISO-8601, epoch ms, 15m/2h/1d")
+    rep.add_argument("--until", metavar="TIME", help="contacts disconnected before: ISO-8601, epoch ms, 15m/2h/1d")
+    rep.add_argument("--benchmark", help="the band to compare with (default ACW_BENCHMARK)")
+    rep.add_argument("--tz", default="UTC", help="time zone of the heatmap's times of day and of days (default UTC)")
+    rep.add_argument(
+        "--min-contacts", type=int, default=20, metavar="N", help="contacts an agent needs to be listed (default 20)"
+    )
+    rep.add_argument("--shift-hours", type=float, default=8.0, help="paid hours of one shift, for FTEs (default 8)")
+    rep.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two periods or groups: START..END, agents:FILE, agents:ID,ID, team:T, queue:Q or rest",
+    )
+    rep.add_argument("--seed", type=int, default=1, help="seed of --compare's bootstrap (default 1)")
+
     cp = sub.add_parser(
         "consume",
         help="print any of the product's topics decoded, as JSON Lines with --json",
@@ -210,6 +239,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _replay(args, settings)
     if args.command == "produce":
         return _produce(args, settings)
+    if args.command == "report":
+        return _report(args, settings)
     if args.command == "generate":
         return _generate(args)
     if args.command == "simulate":
@@ -287,6 +318,70 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         f"{sum(summary.rejected.values()):,} rejected, {summary.still_open:,} still open -> {args.out}"
     )
     return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from streams.consume import ConsumeError, parse_since
+    from streams.domain.benchmarks import BANDS
+
+    try:
+        from streams.report.build import ReportOptions, write_report
+    except ModuleNotFoundError as exc:
+        print(
+            f"acw report needs the report extra ({exc.name} is missing): pip install 'acw-streams[report]'",
+            file=sys.stderr,
+        )
+        return 1
+    from streams.report.compare import SelectorError, parse_side
+    from streams.report.contacts import read_replay_dir, unique
+
+    benchmark = args.benchmark or settings.benchmark
+    try:
+        if benchmark not in BANDS:
+            raise ValueError(f"--benchmark must be one of {', '.join(BANDS)}, got {benchmark!r}")
+        ZoneInfo(args.tz)
+        since = parse_since(args.since) if args.since else None
+        until = parse_since(args.until) if args.until else None
+        sides = (parse_side(args.compare[0]), parse_side(args.compare[1])) if args.compare else None
+        if args.min_contacts < 1 or args.shift_hours <= 0:
+            raise ValueError("--min-contacts must be >= 1 and --shift-hours > 0")
+    except ZoneInfoNotFoundError:
+        print(f"acw report: --tz {args.tz!r}: not a time zone (e.g. UTC, Europe/Berlin)", file=sys.stderr)
+        return 2
+    except (ValueError, ConsumeError, SelectorError, OSError) as exc:
+        print(f"acw report: {exc}", file=sys.stderr)
+        return 2
+    if args.from_topics:
+        from streams.report.topics import read_intervals_topic
+
+        records = asyncio.run(read_intervals_topic(settings, since, _note))
+    else:
+        records = list(read_replay_dir(args.dir))
+    contacts = unique(records, since, until)
+    if not contacts:
+        print("acw report: no ACW intervals in the input and period", file=sys.stderr)
+        return 1
+    options = ReportOptions(
+        benchmark=benchmark,
+        tz=args.tz,
+        min_contacts=args.min_contacts,
+        shift_hours=args.shift_hours,
+        compare=sides,
+        seed=args.seed,
+    )
+    try:
+        files = write_report(contacts, options, args.out)
+    except SelectorError as exc:
+        print(f"acw report: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(contacts):,} contacts -> {files['index.html']} and {len(files) - 2} figures")
+    return 0
+
+
+def _note(text: str) -> None:
+    print(f"  {text}", file=sys.stderr)
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:

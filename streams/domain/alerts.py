@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from streams.domain.aggregates import Scope, WindowKey, WindowStats
+from streams.domain.benchmarks import BANDS
 from streams.domain.intervals import AcwInterval
 from streams.domain.windows import WindowSpec
 
@@ -30,7 +31,7 @@ WINDOW_KINDS = (RuleKind.AVG_OVER, RuleKind.PCT_OVER)
 SEVERITIES = ("info", "warning", "critical")
 
 # Top of the per-interaction ACW range, in seconds, of each industry benchmark.
-BENCHMARKS: dict[str, int] = {"general": 240, "financial_services": 360, "healthcare": 480, "technical_support": 300}
+BENCHMARKS: dict[str, int] = {name: round(band.high) for name, band in BANDS.items()}
 
 
 class RuleError(ValueError):

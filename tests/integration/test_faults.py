@@ -24,6 +24,7 @@ from tests.integration.outputs import assert_equal, intervals, prepare, send, sp
 from tests.support import services
 from tests.support.ports import free_port
 from tests.support.scrape import scrape
+from tests.support.seeds import logged_seed
 from tests.support.services import BROKER
 
 pytestmark = pytest.mark.integration
@@ -38,10 +39,9 @@ def test_worker_killed_at_three_random_points_of_a_200k_stream_misses_nothing(
 ) -> None:
     settings, _, expected = prepare(worker_env, tmp_path, BIG)
     n = len(expected[0])
-    # The kill points are random; the seed is printed (pytest shows it with a failure) and ACW_TEST_SEED repeats a run.
-    seed = int(os.environ.get("ACW_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    seed = logged_seed("kill points")
     points = sorted(random.Random(seed).sample(range(n // 10, n * 8 // 10), 3))
-    print(f"kill points {points} of {n} intervals, seed {seed} (ACW_TEST_SEED={seed} repeats them)")
+    print(f"kill points {points} of {n} intervals")
     worker = WorkerProcess(worker_env, tmp_path / "worker-1.log").start()
     workers.append(worker)
     for i, target in enumerate(points, start=1):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.traffic import T_START_MS
 from tests.integration.conftest import GARBAGE_REASONS, WorkerProcess
 from tests.integration.kafka_helpers import read_records, wait_for
 from tests.integration.outputs import assert_equal, intervals, prepare, send, split_file, wait_for_outputs
@@ -45,6 +48,24 @@ def test_worker_intervals_equal_replay_and_garbage_is_dead_lettered(
     assert all(d["value"] and d["source_offset"] >= 0 for d in dead)
     counted = wait_for(lambda: _dead_letter_metrics(port), 30, "dead letters counted in /metrics")
     assert counted == Counter(GARBAGE_REASONS)
+    _report_from_the_topic_equals_the_report_from_replay(worker_env, tmp_path)
+
+
+def _report_from_the_topic_equals_the_report_from_replay(env: dict[str, str], tmp_path: Path) -> None:
+    """`acw report --from-topics` reads the worker's intervals topic; its numbers equal those of replay's files."""
+    since = ["--since", str(T_START_MS + 3_600_000)]  # also reads from shortly before a time, not from offset 0
+    for args, out in (
+        (["--from-topics"], tmp_path / "report-topic"),
+        ([str(tmp_path / "replay")], tmp_path / "report-replay"),
+    ):
+        command = [sys.executable, "-m", "streams.cli", "report", *args, *since, "--out", str(out)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    from_topic = orjson.loads((tmp_path / "report-topic" / "figures.json").read_bytes())
+    from_replay = orjson.loads((tmp_path / "report-replay" / "figures.json").read_bytes())
+    assert from_topic["overall"]["contacts"] > 0
+    assert from_topic["period"]["first_disconnect"] >= "2026-01-01T01:00:00Z"
+    assert from_topic == from_replay
 
 
 def _dead_letter_metrics(port: int) -> Counter[str] | None:
