@@ -12,6 +12,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)  # the secured-broker tests
 command -v curl >/dev/null || need_apt+=(curl)  # deploy/registry/registry.sh waits on and configures the registry
 command -v unzip >/dev/null || need_apt+=(unzip)  # ... and takes the app jar's configuration out of it at build
 command -v npm >/dev/null || need_apt+=(nodejs npm)  # the AsyncAPI CLI validates asyncapi.yaml in the suite
+command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)  # amtool checks the Alertmanager config
 command -v chromium >/dev/null || need_apt+=(chromium)  # the report's page is opened and screenshotted in the suite
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2

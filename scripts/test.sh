@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check streams tests bench
-.venv/bin/ruff format --check streams tests bench
+.venv/bin/ruff check streams tests bench deploy
+.venv/bin/ruff format --check streams tests bench deploy
 .venv/bin/mypy --strict streams/domain
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

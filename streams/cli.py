@@ -277,7 +277,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if settings.metrics_port:
             serve(registry, settings.metrics_host, settings.metrics_port, settings.metrics_refresh_seconds)
         teams, queues, limit = settings.metric_labels()
-        run_worker(settings, Metrics(registry, teams, queues, limit, settings.metrics_agent_labels))
+        run_worker(settings, Metrics(registry, teams, queues, limit, settings.metrics_agent_labels, settings.benchmark))
         return 0
     raise AssertionError(args.command)
 

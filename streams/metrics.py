@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from streams.domain.benchmarks import BANDS
 from streams.domain.intervals import AcwInterval
 
 # Wrap-up takes seconds to tens of minutes: buckets from 5 s to 30 min, with the benchmark tops
@@ -51,6 +52,7 @@ class Metrics:
         queues: Iterable[str] = (),
         label_limit: int = 50,
         agent_labels: bool = False,
+        benchmark: str = "general",
     ) -> None:
         disable_created_metrics()  # the `_created` series double the scrape size and no panel reads them
         self.registry = registry
@@ -226,6 +228,16 @@ class Metrics:
             ["rule", "severity"],
             registry=r,
         )
+        # The configured benchmark band, so alert rules and dashboard thresholds follow ACW_BENCHMARK.
+        self.benchmark = Gauge(
+            "acw_benchmark_seconds",
+            "The configured industry benchmark's range of average ACW per interaction (ACW_BENCHMARK).",
+            ["benchmark", "bound"],
+            registry=r,
+        )
+        band = BANDS[benchmark]
+        self.benchmark.labels(benchmark, "low").set(band.low)
+        self.benchmark.labels(benchmark, "high").set(band.high)
         self.agent_in_acw = (
             Gauge(
                 "acw_agent_acw_open_seconds",

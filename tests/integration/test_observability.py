@@ -11,14 +11,18 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
+from matplotlib import image as plt_image
 
 from streams.kafka_io import produce_file
 from streams.settings import Settings
@@ -26,6 +30,7 @@ from streams.topic_admin import create_topics
 from streams.traffic import TrafficShape
 from tests.integration.conftest import ROOT, WorkerProcess, write_traffic
 from tests.integration.kafka_helpers import wait_for
+from tests.integration.outputs import split_file
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -44,6 +49,7 @@ def dashboard_expressions() -> list[str]:
             expr = target["expr"]
             for name in variables:
                 expr = expr.replace(f"${name}", ".*")
+            expr = expr.replace("$__rate_interval", "4s")  # Grafana's: 4 x the test Prometheus's 1 s scrape
             assert "$" not in expr, f"unknown variable in {target['expr']}"
             exprs.append(expr)
     return exprs
@@ -122,18 +128,25 @@ def test_every_dashboard_and_recording_rule_expression_returns_series(
     metrics_port = free_port()
     worker_env.update({"ACW_METRICS_PORT": str(metrics_port), "ACW_INPUT_FORMAT": "json"})
     settings = Settings.from_env(worker_env)
+    started = time.time()
     path = tmp_path / "traffic.jsonl"
     events = write_traffic(path, TrafficShape(agents=150, contacts_per_agent=12))
     asyncio.run(create_topics(settings))
     workers.append(WorkerProcess(worker_env, tmp_path / "worker.log").start())
     prometheus = prometheus_for(f"127.0.0.1:{metrics_port}")
-    asyncio.run(produce_file(path, settings.input_topic, settings, "json"))
 
-    def consumed() -> bool:
+    def consumed(n: int) -> bool:
         result = prometheus.query("sum(acw_events_consumed_total)")
-        return bool(result) and float(result[0]["value"][1]) >= len(events)
+        return bool(result) and float(result[0]["value"][1]) >= n
 
-    wait_for(consumed, 180, "Prometheus to scrape every consumed event", poll_s=1)
+    # The traffic goes out in parts, each once Prometheus has scraped the last: the rendered panels then
+    # have rates over several scrapes, not one burst.
+    sent = 0
+    for part in split_file(path, 8):
+        asyncio.run(produce_file(part, settings.input_topic, settings, "json"))
+        sent += len(part.read_bytes().splitlines())
+        wait_for(lambda n=sent: consumed(n), 180, f"Prometheus to scrape {sent} consumed events", poll_s=0.5)
+    assert sent >= len(events)  # the events and the garbage lines, each counted once consumed
     expressions = [(r["record"], r["expr"]) for r in recording_rules()]
     expressions += [(r["record"], r["record"]) for r in recording_rules()]  # recorded by Prometheus itself
     expressions += [(f"dashboard #{i}", e) for i, e in enumerate(dashboard_expressions())]
@@ -145,6 +158,35 @@ def test_every_dashboard_and_recording_rule_expression_returns_series(
             flat = re.sub(r"\s+", " ", expr)
             empty.append(f"{name}: {flat}")
     assert not empty, "expressions without series:\n" + "\n".join(empty)
+    _every_panel_renders_with_data(prometheus, tmp_path / "board", started)
     for q in ("0.5", "1"):  # reported, not asserted: timings belong to benchmarks
         [r] = prometheus.query(f'quantile_over_time({q}, scrape_duration_seconds{{job="acw-worker"}}[10m])')
         print(f"scrape duration q{q}: {float(r['value'][1]) * 1000:.0f} ms")
+
+
+def _every_panel_renders_with_data(prometheus: Prometheus, out: Path, started: float) -> None:
+    """deploy/grafana/render.py draws every panel from range queries; each has points, each image is not blank."""
+    minutes = (time.time() - started) / 60 + 0.5
+    command = [
+        sys.executable,
+        str(ROOT / "deploy" / "grafana" / "render.py"),
+        "--prometheus",
+        f"http://127.0.0.1:{prometheus.port}",
+        "--out",
+        str(out),
+        "--minutes",
+        f"{minutes:.2f}",
+        "--scrape-interval",
+        "1",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    panels = [p for p in json.loads(DASHBOARD.read_text())["panels"] if p["type"] != "row"]
+    assert [p["id"] for p in summary["panels"]] == [p["id"] for p in panels]
+    no_data = [p["title"] for p in summary["panels"] if not p["series"] or p["points"] < 2]
+    assert not no_data, f"panels without data: {no_data}"
+    for p in summary["panels"]:
+        picture = plt_image.imread(out / p["file"])
+        assert len(np.unique(picture.reshape(-1, picture.shape[2]), axis=0)) > 20, f"{p['title']} looks blank"
+    assert (out / "board.png").stat().st_size > 50_000

@@ -89,3 +89,12 @@ def test_faust_monitor_keeps_partition_end_offsets_but_skips_per_message_work() 
     assert get("faust_topic_partition_end_offset", {"topic": "calls", "partition": "3"}) == 12
     assert app.monitor.tp_end_offsets[tp] == 12
     assert not get("faust_messages_received_total")
+
+
+def test_the_configured_benchmark_band_is_exported_for_rules_and_dashboards() -> None:
+    registry = CollectorRegistry()
+    Metrics(registry, benchmark="healthcare")
+    value = registry.get_sample_value
+    assert value("acw_benchmark_seconds", {"benchmark": "healthcare", "bound": "low"}) == 240
+    assert value("acw_benchmark_seconds", {"benchmark": "healthcare", "bound": "high"}) == 480
+    assert value("acw_benchmark_seconds", {"benchmark": "general", "bound": "high"}) is None

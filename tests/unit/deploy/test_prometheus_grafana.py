@@ -37,6 +37,27 @@ def test_rule_unit_tests_pass() -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+def test_alertmanager_config_passes_amtool() -> None:
+    binary = shutil.which("amtool")
+    assert binary, "amtool is missing: scripts/setup.sh installs Debian's `prometheus-alertmanager` package"
+    checked = subprocess.run(
+        [binary, "check-config", str(ROOT / "deploy" / "alertmanager" / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_runbook_links_start_at_the_configured_base_url() -> None:
+    config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    assert config["global"]["external_labels"]["runbook_base_url"].startswith("https://")
+    groups = yaml.safe_load((PROM / "rules" / "acw-alerts.yml").read_text())["groups"]
+    for rule in (r for g in groups for r in g["rules"]):
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith("{{ $externalLabels.runbook_base_url }}#"), rule["alert"]
+
+
 def test_every_alert_has_a_runbook_section_summary_and_severity() -> None:
     runbook = (ROOT / "docs" / "runbook.md").read_text().lower()
     groups = yaml.safe_load((PROM / "rules" / "acw-alerts.yml").read_text())["groups"]
@@ -57,7 +78,7 @@ def test_the_dashboard_uses_the_provisioned_datasource_and_its_variables() -> No
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "acw.yml").read_text())["providers"][0]
     assert provider["type"] == "file"
     names = {v["name"] for v in dashboard["templating"]["list"]}
-    assert names == {"team", "queue", "channel"}
+    assert names == {"datasource", "team", "queue", "channel", "runbook_base"}
     titles = {p["title"] for p in dashboard["panels"] if p["type"] != "row"}
     for wanted in (
         "Agents in ACW now",
@@ -77,10 +98,10 @@ def test_the_dashboard_uses_the_provisioned_datasource_and_its_variables() -> No
     for panel in dashboard["panels"]:
         if panel["type"] == "row":
             continue
-        assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
+        assert panel["datasource"] == {"type": datasource["type"], "uid": "${datasource}"}, panel["title"]
         assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"]), panel["title"]
     uses = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
-    for name in names:
+    for name in names - {"datasource", "runbook_base"}:  # those two are used outside the queries
         assert f"${name}" in uses, f"variable {name} is not used by any panel"
 
 
