@@ -26,6 +26,7 @@ OPERATIONS = {
     "intervals": ("send", "The worker publishes"),
     "aggregates": ("send", "The worker publishes"),
     "alerts": ("send", "The worker publishes"),
+    "agent_state": ("send", "The worker publishes"),
     "dead_letter": ("send", "The worker publishes"),
 }
 

@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     lp = sub.add_parser(
         "top",
         help="live terminal view: agents in ACW now, team averages against the benchmark, alerts, events/s",
-        description="Follows the input, aggregates and alerts topics from their start and redraws every second.",
+        description="Starts from the present: the agent-state topic (compacted, read whole), the aggregates and "
+        "alerts of the latest windows; then follows them and the input (for events/s) and redraws every second.",
     )
     lp.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
 

@@ -47,6 +47,7 @@ class Settings:
     rekey_topic: str = ""
     aggregates_topic: str = "acw.aggregates"
     alerts_topic: str = "acw.alerts"
+    agent_state_topic: str = "acw.agent-state"
     panes_topic: str = ""
     partitions: int = 6
     topic_replication_factor: int = 1
@@ -197,6 +198,7 @@ class Settings:
             "dead_letter_topic",
             "aggregates_topic",
             "alerts_topic",
+            "agent_state_topic",
             "panes_topic",
         ):
             if not getattr(self, name):

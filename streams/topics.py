@@ -41,7 +41,7 @@ class TopicSpec:
         return f"{self.name}-value"
 
 
-OUTPUT_ROLES = ("intervals", "aggregates", "alerts", "dead_letter")
+OUTPUT_ROLES = ("intervals", "aggregates", "alerts", "agent_state", "dead_letter")
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -132,6 +132,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             retention(s.alerts_retention_days),
         ),
         TopicSpec(
+            s.agent_state_topic,
+            "agent_state",
+            "Each agent's live state (status, contacts in ACW), written when it changes; compacted by agent, "
+            "a tombstone at logout: read it from the beginning for the present.",
+            "agent_id",
+            "acw_agent_state",
+            True,
+            p,
+            rf,
+            # Tombstones stay a day, so a reader that started before a logout sees it.
+            {**base, "cleanup.policy": "compact", "delete.retention.ms": str(DAY_MS), "segment.ms": str(DAY_MS // 4)},
+        ),
+        TopicSpec(
             s.dead_letter_topic,
             "dead_letter",
             "Input records that were not applied, with the reason; the source record's key and headers kept.",
@@ -165,6 +178,7 @@ EVENT_TIME: dict[str, Callable[[Mapping[str, Any]], int]] = {
     "intervals": lambda r: r["ended_at"],  # type: ignore[no-any-return]
     "aggregates": lambda r: r["window_end"],  # type: ignore[no-any-return]
     "alerts": _alert_time,
+    "agent_state": lambda r: r["as_of"],  # type: ignore[no-any-return]
 }
 SCHEMA_HEADER = "acw-schema"
 VERSION_HEADER = "acw-version"

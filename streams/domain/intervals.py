@@ -177,6 +177,10 @@ class AgentState:
     seen_prune_at: int = 64
     # The `status` of the agent's latest AGENT_LOGGED_IN (a platform presence such as "Break"), until logout.
     presence: str | None = None
+    # The latest agent-level event (LOGGED_IN, AVAILABLE, UNAVAILABLE, LOGGED_OUT) and its status: what the
+    # live agent state shows when no contact is connected or in ACW.
+    activity: str | None = None
+    activity_status: str | None = None
 
     def open_contacts(self) -> list[tuple[str, ContactState]]:
         """Contacts whose ACW is open, in (disconnect time, contact id) order."""
@@ -203,6 +207,7 @@ class AgentState:
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
             "s": dict(self.seen),
             **({"p": self.presence} if self.presence is not None else {}),
+            **({"av": [self.activity, self.activity_status]} if self.activity is not None else {}),
         }
 
     @classmethod
@@ -217,6 +222,8 @@ class AgentState:
             seen=seen,
             seen_prune_at=max(64, 2 * len(seen)),
             presence=d.get("p"),
+            activity=d["av"][0] if "av" in d else None,
+            activity_status=d["av"][1] if "av" in d else None,
         )
 
 
@@ -300,17 +307,22 @@ def apply_event(agent: AgentState, event: CallEvent, max_acw_ms: int, contact_tt
         closed.extend(_apply_contact_event(agent, event, t))
     elif kind is EventType.AGENT_AVAILABLE:
         closed.extend(_close_all(agent, t, EndReason.AVAILABLE))
+        agent.activity, agent.activity_status = "AVAILABLE", None
     elif kind is EventType.AGENT_UNAVAILABLE:
         status = event.status
         if agent.presence is not None and event.attributes.get(STATUS_SOURCE_ATTRIBUTE) == PRESENCE_STATUS:
             status = agent.presence
         closed.extend(_close_all(agent, t, EndReason.STATUS_CHANGE, status))
+        agent.activity, agent.activity_status = "UNAVAILABLE", status
     elif kind is EventType.AGENT_LOGGED_OUT:
         closed.extend(_close_all(agent, t, EndReason.LOGGED_OUT))
         agent.contacts.clear()
         agent.presence = None
-    elif kind is EventType.AGENT_LOGGED_IN and event.status is not None:
-        agent.presence = event.status
+        agent.activity, agent.activity_status = "LOGGED_OUT", None
+    elif kind is EventType.AGENT_LOGGED_IN:
+        if event.status is not None:
+            agent.presence = event.status
+        agent.activity, agent.activity_status = "LOGGED_IN", event.status
     if len(agent.contacts) > 4:
         _prune_stale(agent, t - contact_ttl_ms)
     return closed

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.domain.agent_view import AgentView, view_of
 from streams.domain.aggregates import Scope, WindowKey, WindowStats, scope_keys, union_ms
 from streams.domain.alerts import AlertRule, RuleKind, interval_alerts, open_firing, open_resolved
 from streams.domain.events import CallEvent
@@ -102,6 +103,8 @@ class AcwPipeline:
         self._dirty_panes: set[WindowKey] = set()
         self._dirty_spans: set[str] = set()
         self._updated_panes: set[WindowKey] = set()
+        # The live agent state last handed out per agent (None: a tombstone), to hand out only changes.
+        self._views: dict[str, AgentView | None] = {}
         self.counts: dict[str, int] = {"late_for_window": 0}
 
     # --- feeding -----------------------------------------------------------------------------
@@ -268,6 +271,24 @@ class AcwPipeline:
         updated = sorted(self._updated_panes)
         self._updated_panes.clear()
         return [(wk, self.panes[wk]) for wk in updated if wk in self.panes]
+
+    def has_view_changes(self) -> bool:
+        """Whether `take_views` may hand out something."""
+        return self.processor.has_touched()
+
+    def take_views(self) -> list[tuple[str, AgentView | None]]:
+        """Agents whose live state changed since the last call, by agent id; None once an agent logged out.
+
+        After a restart every agent touched counts as changed once: its record is repeated, not lost.
+        """
+        changed = []
+        agents = self.processor.agents
+        for agent_id in sorted(self.processor.take_touched()):
+            view = view_of(agents[agent_id]) if agent_id in agents else None
+            if agent_id not in self._views or self._views[agent_id] != view:
+                self._views[agent_id] = view
+                changed.append((agent_id, view))
+        return changed
 
     def has_dirty(self) -> bool:
         """Whether anything changed since the last `take_dirty`."""

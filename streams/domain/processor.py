@@ -83,6 +83,8 @@ class Processor:
         # (deadline, agent_id, contact_id, disconnected_at): lazily invalidated timeout index.
         self._deadlines: list[tuple[int, str, str, int]] = []
         self._dirty: set[str] = set()
+        # Agents whose applied state changed since the owner last took them (for the live agent state).
+        self._touched: set[str] = set()
         # (agent_id, contact_id, disconnected_at) of intervals opened since the owner last cleared it.
         self.opened: list[tuple[str, str, int]] = []
         # Stream time at which idle agents are next swept of expired event ids and stale contacts.
@@ -150,12 +152,14 @@ class Processor:
         limit = horizon_ms + 1 if inclusive else horizon_ms
         applied = 0
         dirty = self._dirty
+        touched = self._touched
         while pending and pending[0][0] < limit:
             event = heapq.heappop(pending)[4]
             agent = self.agents[event.agent_id]
             closed = apply_event(agent, event, cfg.max_acw_ms, cfg.contact_ttl_ms)
             applied += 1
             dirty.add(event.agent_id)
+            touched.add(event.agent_id)
             if closed:
                 out.extend(closed)
                 if event.attributes and REPORTED_ACW_ATTRIBUTE in event.attributes:
@@ -205,6 +209,7 @@ class Processor:
                 continue  # closed earlier by an event
             out.append(close_interval(agent, contact_id, contact, deadline, EndReason.TIMED_OUT))
             self._dirty.add(agent_id)
+            self._touched.add(agent_id)
         return out
 
     def _sweep(self, horizon_ms: int) -> None:
@@ -233,6 +238,8 @@ class Processor:
                 del agent.contacts[cid]
             if changed or stale:
                 self._dirty.add(agent_id)
+            if stale:
+                self._touched.add(agent_id)
 
     # --- inspection and snapshots ----------------------------------------------------------
 
@@ -266,6 +273,16 @@ class Processor:
     def forget_changes(self) -> None:
         """Drop change tracking without building snapshots (for runs that never checkpoint)."""
         self._dirty.clear()
+        self._touched.clear()
+
+    def has_touched(self) -> bool:
+        """Whether any agent's applied state changed since the last `take_touched`."""
+        return bool(self._touched)
+
+    def take_touched(self) -> set[str]:
+        """Agents whose applied state changed since the last call (sorted by the caller if order matters)."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """Agents changed since the last call, as plain data, and forget that they were dirty."""

@@ -114,7 +114,9 @@ class AcwWorker:
         logging.getLogger().setLevel(level)
         logs.adopt_handlers()
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, record: Mapping[str, Any] | None = None) -> None:
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, record: Mapping[str, Any] | None = None
+    ) -> None:
         """Hand a record to the producer; delivery is awaited by the next checkpoint's flush.
 
         An output record (`record` given) is stamped with its event time and carries the schema headers.
@@ -189,7 +191,7 @@ class AcwWorker:
         try:
             for stage in self.stages:
                 if stage.checkpoint_due():
-                    stage.start_checkpoint()
+                    await stage.checkpoint_now()
             now = time.monotonic()
             if self._reconciling is None and now - self._last_reconcile >= RECONCILE_EVERY_SECONDS:
                 self._last_reconcile = now

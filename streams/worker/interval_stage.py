@@ -45,6 +45,7 @@ class IntervalStage(Stage):
         # Re-keyed records are events already translated (and given their directory team) at their first topic.
         self.intakes[s.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
         self._encode_interval = worker.encoders[s.intervals_topic]
+        self._encode_agent_state = worker.encoders[s.agent_state_topic]
         self._plain_interval = codec("acw_interval").encode  # for the bytes field of a dead letter
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
@@ -133,11 +134,22 @@ class IntervalStage(Stage):
         value = orjson.dumps({"src": partition, "k": wk.to_list(), "s": stats.to_dict()})
         await self.worker.send(self.settings.panes_topic, wk.group().encode(), value)
 
+    def has_updates(self) -> bool:
+        """Whether an owned partition has agents whose live state may have changed since it was last sent."""
+        return any(rt.core.has_view_changes() for rt in self.runtimes.values() if self._owns(rt.partition))
+
     async def send_updates(self) -> None:
+        """Open panes' updates for the merge stage, and the agents whose live state changed."""
+        topic = self.settings.agent_state_topic
         for rt in list(self.runtimes.values()):
             if self._owns(rt.partition):
                 for wk, stats in rt.core.take_updates():
                     await self._send_pane(rt.partition, wk, stats)
+                wm = rt.core.processor.watermark_ms
+                for agent_id, view in rt.core.take_views() if wm is not None else ():
+                    record = {"as_of": wm} if view is None else view.to_record(wm)
+                    value = None if view is None else self._encode_agent_state(record)
+                    await self.worker.send(topic, agent_id.encode(), value, record)
 
     async def advance_idle(self) -> None:
         """Wall-clock only moves idle partitions forward, so a stuck agent still times out live."""

@@ -121,14 +121,19 @@ class Stage:
             self.busy -= 1
         rt.unacked.extend(messages)
         self.since_checkpoint += len(messages)
-        due = self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due()
-        if due and self.checkpointing is None and not self.busy:
-            self.busy += 1
-            try:
-                await self.send_updates()
-            finally:
-                self.busy -= 1
-            self.start_checkpoint()
+        if self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due():
+            await self.checkpoint_now()
+
+    async def checkpoint_now(self) -> None:
+        """Send the update records accumulated since the last checkpoint, then snapshot (never inside a batch)."""
+        if self.checkpointing is not None or self.busy:
+            return
+        self.busy += 1
+        try:
+            await self.send_updates()
+        finally:
+            self.busy -= 1
+        self.start_checkpoint()
 
     async def handle(self, rt: PartitionRuntime, message: Any) -> None:
         """Apply one record and send what it produced."""
@@ -213,11 +218,14 @@ class Stage:
     # --- durable state ---------------------------------------------------------------------
 
     def checkpoint_due(self) -> bool:
-        """Whether unacknowledged work is older than the checkpoint interval."""
+        """Whether unacknowledged work, or unsent updates, are older than the checkpoint interval."""
         return (
-            self.since_checkpoint > 0
-            and time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds
-        )
+            self.since_checkpoint > 0 or self.has_updates()
+        ) and time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds
+
+    def has_updates(self) -> bool:
+        """Whether update records wait for the next checkpoint (records applied while the last one was taken)."""
+        return False
 
     def start_checkpoint(self) -> None:
         """Snapshot now, if no record is half handled and no checkpoint is running; persist in the background."""

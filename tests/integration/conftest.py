@@ -85,6 +85,7 @@ def worker_env(kafka: str, tmp_path: Path) -> dict[str, str]:
             "ACW_PANES_TOPIC": f"panes-{run}",
             "ACW_AGGREGATES_TOPIC": f"aggregates-{run}",
             "ACW_ALERTS_TOPIC": f"alerts-{run}",
+            "ACW_AGENT_STATE_TOPIC": f"agent-state-{run}",
             "ACW_PARTITIONS": str(PARTITIONS),
             "ACW_DATA_DIR": str(tmp_path / "worker-data"),
             "ACW_METRICS_PORT": "0",

@@ -15,13 +15,15 @@ from streams.topics import outputs, spec_for, topic_specs
 def test_every_topic_has_the_partitions_replication_and_retention_of_the_settings() -> None:
     s = Settings(partitions=12, topic_replication_factor=3, topic_min_insync_replicas=2, retention_days=3)
     specs = {spec.role: spec for spec in topic_specs(s)}
-    assert set(specs) == {"input", "rekey", "panes", "intervals", "aggregates", "alerts", "dead_letter"}
+    assert set(specs) == {"input", "rekey", "panes", "intervals", "aggregates", "alerts", "agent_state", "dead_letter"}
     for spec in specs.values():
         assert (spec.partitions, spec.replication_factor) == (12, 3)
         assert spec.configs["min.insync.replicas"] == "2"
     assert specs["intervals"].configs["retention.ms"] == str(3 * 86_400_000)
     assert specs["aggregates"].configs["cleanup.policy"] == "compact,delete"
     assert specs["aggregates"].configs["retention.ms"] == str(35 * 86_400_000)
+    assert specs["agent_state"].configs["cleanup.policy"] == "compact"  # the present, whatever its age
+    assert "retention.ms" not in specs["agent_state"].configs
 
 
 def test_internal_topics_live_under_the_application_id_and_public_ones_under_acw() -> None:
@@ -31,7 +33,7 @@ def test_internal_topics_live_under_the_application_id_and_public_ones_under_acw
             assert spec.name.startswith("acw.")
         elif not spec.public:
             assert spec.name.startswith("cc-eu-")
-    assert set(outputs(s)) == {"intervals", "aggregates", "alerts", "dead_letter"}
+    assert set(outputs(s)) == {"intervals", "aggregates", "alerts", "agent_state", "dead_letter"}
     assert spec_for(s, "acw.intervals").subject == "acw.intervals-value"  # type: ignore[union-attr]
     assert spec_for(s, "nope") is None
 
