@@ -12,6 +12,7 @@ from pathlib import Path
 
 from streams import __version__, logs
 from streams.connection import install_redaction, redact, secrets
+from streams.progress import Progress
 from streams.settings import ConfigError, Settings
 from streams.sources.formats import FORMATS
 
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument(
         "--unkeyed", action="store_true", help="platform formats: send records unkeyed, as EventBridge does"
     )
+    pp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     gp = sub.add_parser(
         "generate",
@@ -116,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--reorder-ms", type=int, default=0, metavar="MS", help="shuffle events within this window")
     sp.add_argument("--late", type=float, default=0.0, metavar="RATE", help="share of events delayed past the lateness")
     sp.add_argument("--malformed", type=float, default=0.0, metavar="RATE", help="garbage records per event")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     lp = sub.add_parser(
         "top",
@@ -296,21 +299,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             print(f"acw replay: no such file: {path}", file=sys.stderr)
             return 1
     started = time.perf_counter()
-
-    def progress(n: int) -> None:
-        if not args.quiet:
-            print(f"  {n:,} events…", file=sys.stderr)
-
-    summary = replay(
-        args.inputs,
-        args.out,
-        settings.rules(),
-        progress,
-        settings.aggregation(),
-        aggregate=not args.intervals_only,
-        max_future_ms=max_future_ms,
-        intake=intake,
-    )
+    with Progress("replay", enabled=not args.quiet) as bar:
+        summary = replay(
+            args.inputs,
+            args.out,
+            settings.rules(),
+            bar.update,
+            settings.aggregation(),
+            aggregate=not args.intervals_only,
+            max_future_ms=max_future_ms,
+            intake=intake,
+        )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0
     print(
@@ -508,9 +507,18 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         args.directory.parent.mkdir(parents=True, exist_ok=True)
         args.directory.write_text(directory_csv(config))
     try:
-        counts = run_simulation(
-            config, faults, settings, out=args.out, topic=args.topic, speed=args.speed, fmt=args.format
-        )
+        # Paced runs follow the clock: progress only for runs as fast as possible.
+        with Progress("simulate", enabled=not args.quiet and args.speed == 0) as bar:
+            counts = run_simulation(
+                config,
+                faults,
+                settings,
+                out=args.out,
+                topic=args.topic,
+                speed=args.speed,
+                fmt=args.format,
+                progress=bar.update,
+            )
     except ValueError as exc:
         print(f"acw simulate: {exc}", file=sys.stderr)
         return 2
@@ -518,6 +526,15 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     extras = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()) if k != "events") or "no faults"
     print(f"simulated {counts['events']:,} events of {args.agents} agents ({extras}) -> {where}")
     return 0
+
+
+def _lines(path: Path) -> int | None:
+    """The lines of a JSON Lines file, counted fast; None for an Avro container file."""
+    with open(path, "rb") as f:
+        if f.read(4) == b"Obj\x01":
+            return None
+        f.seek(0)
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -528,7 +545,13 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     topic = args.topic or settings.input_topic
     fmt = args.format or settings.input_format
-    summary = asyncio.run(produce_file(args.file, topic, settings, fmt, keyed=not args.unkeyed))
+    total = _lines(args.file)
+    with Progress(f"produce to {topic}", enabled=not args.quiet) as bar:
+
+        def progress(n: int) -> None:
+            bar.update(n, n / total if total else None)
+
+        summary = asyncio.run(produce_file(args.file, topic, settings, fmt, progress, keyed=not args.unkeyed))
     print(f"sent {summary.valid:,} events and {summary.invalid:,} invalid records to {topic}")
     return 0
 

@@ -61,14 +61,19 @@ class ReplaySummary:
         }
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
-    """(line or record number, raw JSON line or decoded Avro record) of one input file."""
+def _records(path: Path, opened: list[IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+    """(line or record number, raw JSON line or decoded Avro record) of one input file.
+
+    The open file is appended to `opened`, so a caller can tell how far reading is.
+    """
     with open(path, "rb") as f:
         head = f.read(4)
     if head == AVRO_CONTAINER_MAGIC:
-        yield from enumerate(iter_avro_container(path), start=1)
+        yield from enumerate(iter_avro_container(path, opened), start=1)
         return
     with open(path, "rb") as f:
+        if opened is not None:
+            opened.append(f)
         for number, line in enumerate(f, start=1):
             if not line.isspace():
                 yield number, line
@@ -98,7 +103,7 @@ def replay(
     inputs: Iterable[Path],
     out_dir: Path,
     rules: RulesConfig,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, float | None], None] | None = None,
     aggregation: AggregationConfig | None = None,
     aggregate: bool = True,
     max_future_ms: int = 86_400_000,
@@ -107,6 +112,7 @@ def replay(
     """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
 
     With `aggregate=False` only the processor runs: intervals and dead letters, no windows or alerts.
+    `progress(events, share of the input bytes read)` is called every 10,000 records.
     `intake` reads the records (default: our own contract, JSON Lines or Avro container files).
     """
     intake = intake or Intake(CallEventSource("json"), None, max_future_ms)
@@ -125,6 +131,11 @@ def replay(
     events = 0
     now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
     read = intake.read
+    inputs = list(inputs)
+    sizes = [p.stat().st_size for p in inputs]
+    total_bytes = sum(sizes) or 1
+    done_bytes = 0
+    opened: list[IO[bytes]] = []
     with (
         open(out_dir / "intervals.jsonl", "wb") as intervals_out,
         open(out_dir / "aggregates.jsonl", "wb") as aggregates_out,
@@ -132,14 +143,16 @@ def replay(
         open(out_dir / "dead-letter.jsonl", "wb") as dead_out,
     ):
         write = _output_writer(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
-        for path in inputs:
-            for number, item in _records(path):
+        for path, size in zip(inputs, sizes, strict=True):
+            opened.clear()
+            for number, item in _records(path, opened):
                 events += 1
                 if not events % 10_000:
                     pipeline.forget_changes()  # replay never checkpoints: change tracking would only grow
                     merger.forget_changes()
-                    if progress is not None and not events % 100_000:
-                        progress(events)
+                    if progress is not None:
+                        at = opened[-1].tell() if opened and not opened[-1].closed else 0
+                        progress(events, (done_bytes + at) / total_bytes)
                 try:
                     translation = read(item, now_ms)
                 except InvalidEvent as exc:
@@ -161,6 +174,7 @@ def replay(
                             "by more than the allowed lateness"
                         )
                         _dead_letter(dead_out, path, number, "late", detail)
+            done_bytes += size
         write(pipeline.finish())
     summary.events = events
     summary.applied = processor.applied

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import fastavro
 import orjson
@@ -279,7 +279,7 @@ class ContainerSchemaError(ValueError):
     """An Avro container file whose writer schema our CallEvent reader cannot resolve."""
 
 
-def iter_avro_container(path: Path) -> Iterator[dict[str, Any]]:
+def iter_avro_container(path: Path, opened: list[IO[bytes]] | None = None) -> Iterator[dict[str, Any]]:
     """Records of an Avro object container file of CallEvents, resolved from the file's writer schema to ours.
 
     A file written with a newer compatible schema (an added optional field, an added enum symbol) reads as
@@ -291,6 +291,8 @@ def iter_avro_container(path: Path) -> Iterator[dict[str, Any]]:
     if problem:
         raise ContainerSchemaError(f"{path}: {problem}")
     with open(path, "rb") as f:
+        if opened is not None:
+            opened.append(f)  # the caller reads how far it is
         reader = fastavro.reader(f, reader_schema=codec("call_event").schema, return_record_name=False)
         for record in reader:
             ts = record.get("occurred_at") if isinstance(record, dict) else None
