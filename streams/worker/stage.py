@@ -256,9 +256,11 @@ class Stage:
         one record batch, which Kafka appends whole or not at all: a crash mid-write cannot leave
         entries newer than the offsets stored beside them. A partition revoked since the snapshot is
         neither written nor acknowledged, so its committed offset never passes the state its next
-        owner restores.
+        owner restores; if the partition comes back to this worker with its core kept, its changes
+        count as unwritten again, or the next checkpoint would store offsets past entries never written.
         """
         written: list[_Snapshot] = []
+        skipped: set[int] = set()  # ids of snapshots already counted as unwritten
         try:
             await self.worker.app.producer.flush()
             producer = await self.worker.clients.state_producer()
@@ -266,7 +268,9 @@ class Stage:
             sent = []
             for snap in snapshot:
                 if not self._current(snap.runtime):
-                    continue  # revoked or replaced: its next owner restores from the last written state
+                    _unwritten(snap)  # its next owner restores from the last written state
+                    skipped.add(id(snap))
+                    continue
                 sent += await self._write_batch(producer, topic, snap)
                 written.append(snap)
             await asyncio.gather(*sent)
@@ -279,8 +283,8 @@ class Stage:
         except Exception:
             log.exception("%s checkpoint failed; its records stay unacked and will be redelivered", self.name)
             for snap in snapshot:  # try again with everything at the next checkpoint
-                snap.runtime.core.mark_dirty(snap.entries)
-                snap.runtime.unacked[:0] = snap.unacked
+                if id(snap) not in skipped:
+                    _unwritten(snap)
         finally:
             self.checkpointing = None
 
@@ -347,3 +351,9 @@ class Stage:
         """Stop checkpointing revoked partitions; keep their cores in case they are assigned back."""
         if self.owned is not None:
             self.owned -= {tp.partition for tp in revoked if tp.topic in self.topics}
+
+
+def _unwritten(snap: _Snapshot) -> None:
+    """Count a snapshot's changes and records as not yet checkpointed, for the runtime's next checkpoint."""
+    snap.runtime.core.mark_dirty(snap.entries)
+    snap.runtime.unacked[:0] = snap.unacked
