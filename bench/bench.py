@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # After the first event, /metrics is polled this often: each poll renders and sends the whole body, and
 # polling every 50 ms cost the measured worker several percent of its time (0.5 s on a run of a minute or more).
 END_POLL_S = 0.5
+
+
+def write_results(out: Path, result: dict[str, Any]) -> None:
+    """Write a benchmark's figures as indented JSON and say where."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"written to {out}")
 
 
 def write_events(path: Path, agents: int) -> int:
@@ -133,7 +141,31 @@ def _metric(port: int, name: str) -> float:
 
 def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeout_s: float, tree: Path = ROOT) -> float:
     """Events/s of one worker run from the checkout `tree` (this one unless a baseline's is given)."""
-    port = free_port()
+    return run_workers(env, n, expected_intervals, timeout_s, tree).events_per_s
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class WorkersRun:
+    """What one measured run of one or more workers gave."""
+
+    events_per_s: float
+    consumed: list[float]  # events each worker consumed
+    busy: list[float]  # CPU seconds each worker used per second of the measurement
+
+
+def run_workers(
+    env: dict[str, str], n: int, expected_intervals: int, timeout_s: float, tree: Path = ROOT, workers: int = 1
+) -> WorkersRun:
+    """`workers` worker processes in one consumer group, from the checkout `tree` (this one by default).
+
+    Measured from the first event any of them consumed until their intervals add up to `expected_intervals`.
+    """
     run = uuid.uuid4().hex[:8]
     env = {
         **env,
@@ -143,30 +175,37 @@ def run_worker_once(env: dict[str, str], n: int, expected_intervals: int, timeou
         "ACW_AGGREGATES_RETENTION_DAYS": "3650",
         "ACW_ALERTS_RETENTION_DAYS": "3650",
         "ACW_INTERVALS_TOPIC": f"bench-intervals-{run}",
-        "ACW_METRICS_PORT": str(port),
-        "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-bench-"),
         "PYTHONPATH": str(tree),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        env=env,
-        cwd=tree,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    ports = [free_port() for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env={**env, "ACW_METRICS_PORT": str(port), "ACW_DATA_DIR": tempfile.mkdtemp(prefix="acw-bench-")},
+            cwd=tree,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
     try:
         deadline = time.monotonic() + timeout_s
         t0 = None
         while time.monotonic() < deadline:
-            if t0 is None and _metric(port, "acw_events_consumed_total") > 0:
+            if t0 is None and any(_metric(port, "acw_events_consumed_total") > 0 for port in ports):
                 t0 = time.monotonic()
-            if t0 is not None and _metric(port, "acw_intervals_total") >= expected_intervals:
-                return n / (time.monotonic() - t0)
+                cpu0 = [cpu_seconds(p.pid) for p in procs]
+            if t0 is not None and sum(_metric(port, "acw_intervals_total") for port in ports) >= expected_intervals:
+                elapsed = time.monotonic() - t0
+                busy = [(cpu_seconds(p.pid) - c) / elapsed for p, c in zip(procs, cpu0, strict=True)]
+                return WorkersRun(n / elapsed, [_metric(port, "acw_events_consumed_total") for port in ports], busy)
             time.sleep(0.05 if t0 is None else END_POLL_S)
         raise RuntimeError("worker did not finish in time")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
 
 
 def faust_ceiling_rate(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
@@ -272,9 +311,7 @@ def main() -> int:
                 f"empty Faust agent: {w['baseline_faust_empty_agent_events_per_s']:,.0f}/s"
                 + (f"; baseline tree: {w['baseline_tree_worker_events_per_s']:,.0f}/s" if args.baseline_tree else "")
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"written to {args.out}")
+    write_results(args.out, result)
     return 0
 
 

@@ -13,10 +13,13 @@ REGISTRY = ROOT / "deploy" / "registry" / "registry.sh"
 
 
 @contextmanager
-def running(script: Path, run_dir: Path) -> Iterator[str]:
+def running(script: Path, run_dir: Path, *options: str) -> Iterator[str]:
     """Start `script` (broker.sh or registry.sh) on a free port with its files in `run_dir`; yield its address."""
     out = subprocess.run(
-        [str(script), "start", "--port", "0", "--dir", str(run_dir)], capture_output=True, text=True, check=False
+        [str(script), "start", "--port", "0", "--dir", str(run_dir), *options],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{script.name} start failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
@@ -26,9 +29,9 @@ def running(script: Path, run_dir: Path) -> Iterator[str]:
         subprocess.run([str(script), "stop", "--dir", str(run_dir)], check=False)
 
 
-def broker(run_dir: Path) -> AbstractContextManager[str]:
-    """A local single-node Kafka; yields its bootstrap address."""
-    return running(BROKER, run_dir)
+def broker(run_dir: Path, conf: Path | None = None) -> AbstractContextManager[str]:
+    """A local single-node Kafka, with the broker settings in `conf` added if given; yields its bootstrap address."""
+    return running(BROKER, run_dir, *(["--conf", str(conf)] if conf is not None else []))
 
 
 def registry(run_dir: Path) -> AbstractContextManager[str]:
