@@ -306,20 +306,20 @@ def window_transition(
     has no contacts in the window. Windows with some contacts but fewer than `min_contacts` change nothing.
     """
     value = window_value(rule, stats)
+    if episode is None:
+        if value is None or value <= rule.threshold:
+            return None, None
+    elif (stats is not None and stats.contacts and value is None) or (value is not None and value > rule.clear):
+        return episode, None
     what = "ACW%" if rule.kind is RuleKind.PCT_OVER else "average ACW"
     label = f"{rule.scope.value.lower()} {wk.key}"
     shown: Callable[[float], str] = _percent if rule.kind is RuleKind.PCT_OVER else format_seconds
     window = (wk.start_ms, wk.end_ms)
     if episode is None:
-        if value is None or value <= rule.threshold:
-            return None, None
+        assert value is not None
         new = Episode(alert_id_for(rule.name, wk.scope.value, wk.key, wk.end_ms), wk.end_ms)
         text = f"The {what} of {label} is {shown(value)} over the last {_span(wk)} (limit {_limit(rule)})"
         return new, _record(rule, new.alert_id, True, wk.key, value, new.started_at, text, window=window)
-    if stats is not None and stats.contacts and value is None:
-        return episode, None
-    if value is not None and value > rule.clear:
-        return episode, None
     current = 0.0 if value is None else value
     text = (
         f"The {what} of {label} is back to {shown(current)} over the last {_span(wk)} (limit {_limit(rule)})"
