@@ -85,20 +85,22 @@ def bench_replay(path: Path, n: int, runs: int, tmp: Path) -> dict[str, Any]:
 
 
 def bench_codecs(path: Path, runs: int) -> dict[str, Any]:
-    """avro vs fastavro encode/decode on our own CallEvent records (microseconds per record, medians)."""
+    """avro vs fastavro encode/decode, and JSON decoding, on our own CallEvent records (µs per record, medians)."""
     import io
     import json
 
     import avro.io
     import avro.schema
 
+    from streams.domain.events import event_from_record
     from streams.serialization import _without_logical_types, codec, event_from_json, load_schema
 
-    records = []
+    records, lines = [], []
     with open(path, "rb") as f:
         for i, line in enumerate(f):
             if i >= 20_000:
                 break
+            lines.append(line)
             records.append(event_from_json(line).to_record())
     fast = codec("call_event")
     schema = avro.schema.parse(json.dumps(_without_logical_types(load_schema("call_event"))))
@@ -119,6 +121,8 @@ def bench_codecs(path: Path, runs: int) -> dict[str, Any]:
         "fastavro_decode": [],
         "avro_encode": [],
         "avro_decode": [],
+        "json_event": [],  # JSON line -> validated CallEvent, as the json format reads it (msgspec)
+        "json_event_orjson_validator": [],  # the same before msgspec: orjson, then the validator
     }
     for _ in range(runs):
         for name, fn, data in (
@@ -126,6 +130,8 @@ def bench_codecs(path: Path, runs: int) -> dict[str, Any]:
             ("fastavro_decode", fast.decode, encoded),
             ("avro_encode", avro_encode, records),
             ("avro_decode", lambda b: reader.read(avro.io.BinaryDecoder(io.BytesIO(b))), encoded),
+            ("json_event", event_from_json, lines),
+            ("json_event_orjson_validator", lambda b: event_from_record(orjson.loads(b)), lines),
         ):
             t = time.perf_counter()
             for item in data:
