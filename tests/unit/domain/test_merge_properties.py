@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from streams.domain.aggregates import Scope, WindowKey, WindowStats
 from streams.domain.alerts import load_rules
-from streams.domain.merge import WindowMerger
+from streams.domain.merge import MergeOutput, WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig
 from streams.domain.processor import RulesConfig
 from streams.domain.windows import parse_windows
@@ -60,6 +61,42 @@ def _source_messages(stream: list, mix: random.Random, outputs: Results) -> list
     return messages
 
 
+def _merge_with_crashes(
+    config: AggregationConfig,
+    queues: list[list[tuple[Any, ...]]],
+    mix: random.Random,
+    checkpoint_below: float,
+    crash_below: float,
+) -> Iterator[MergeOutput]:
+    """Merge every source's messages in a random interleaving that keeps each source's order; the merger
+    checkpoints and crashes back to its last checkpoint at random points. Yields what each progress gave."""
+    sources = len(queues)
+    log: list[tuple[int, tuple[Any, ...]]] = []
+    cursors = [0] * sources
+    while any(c < len(q) for c, q in zip(cursors, queues, strict=True)):
+        src = mix.choice([s for s in range(sources) if cursors[s] < len(queues[s])])
+        log.append((src, queues[src][cursors[src]]))
+        cursors[src] += 1
+    merger = WindowMerger(config, sources)
+    stored: dict[str, Any] = {}
+    checkpoint: tuple[int, Any] = (0, None)
+    i = 0
+    while i < len(log):
+        src, message = log[i]
+        i += 1
+        if message[0] == "pane":
+            merger.offer_pane(src, WindowKey.from_list(message[1]), WindowStats.from_dict(message[2]))
+        else:
+            yield merger.offer_progress(src, message[1])
+        roll = mix.random()
+        if roll < checkpoint_below:
+            stored.update(_json(merger.take_dirty()))
+            checkpoint = (i, _json(merger.meta()))
+        elif roll < crash_below:
+            i, meta = checkpoint
+            merger = WindowMerger.restore(config, sources, meta, {k: v for k, v in stored.items() if v is not None})
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -81,31 +118,8 @@ def test_partitioned_run_with_crashes_equals_single_stream(seed: int, agents: in
     got = Results()
     queues = [_source_messages(stream, mix, got) for stream in per_source]
 
-    # Merge in a random interleaving that keeps each source's order; the merger crashes too.
-    log = [(src, m) for src in parts for m in []]
-    cursors = [0] * sources
-    while any(c < len(q) for c, q in zip(cursors, queues, strict=True)):
-        src = mix.choice([s for s in parts if cursors[s] < len(queues[s])])
-        log.append((src, queues[src][cursors[src]]))
-        cursors[src] += 1
-    merger = WindowMerger(CONFIG, sources)
-    stored: dict[str, Any] = {}
-    checkpoint: tuple[int, Any] = (0, None)
-    i = 0
-    while i < len(log):
-        src, message = log[i]
-        i += 1
-        if message[0] == "pane":
-            merger.offer_pane(src, WindowKey.from_list(message[1]), WindowStats.from_dict(message[2]))
-        else:
-            got.take(merger.offer_progress(src, message[1]))
-        roll = mix.random()
-        if roll < 0.03:
-            stored.update(_json(merger.take_dirty()))
-            checkpoint = (i, _json(merger.meta()))
-        elif roll < 0.04:
-            i, meta = checkpoint
-            merger = WindowMerger.restore(CONFIG, sources, meta, {k: v for k, v in stored.items() if v is not None})
+    for merged in _merge_with_crashes(CONFIG, queues, mix, checkpoint_below=0.03, crash_below=0.04):
+        got.take(merged)
 
     assert {i.interval_id: i for i in got.intervals} == {i.interval_id: i for i in expected.intervals}
     assert got.finals == expected.finals
@@ -134,7 +148,7 @@ def _pane_stats(rng: random.Random) -> WindowStats:
     seed=st.integers(0, 2**32),
 )
 def test_final_windows_equal_the_sum_of_their_panes_whatever_the_crashes(windows: str, sources: int, seed: int) -> None:
-    """Window sums kept across finalizations give what adding up each window's panes gives."""
+    """Each final window is the sum of its panes from every source, for any window set, interleaving and crash."""
     rng = random.Random(seed)
     config = AggregationConfig(windows=parse_windows(windows), grace_ms=60_000)
     pane_ms, groups = config.pane_ms, ["TEAM|t1", "TEAM|t2", "QUEUE|q1"]
@@ -173,35 +187,9 @@ def test_final_windows_equal_the_sum_of_their_panes_whatever_the_crashes(windows
                     wk = WindowKey(Scope(scope), key, spec.size_ms, wk_start)
                     expected[(group, spec.size_ms, wk_start)] = total.to_record(wk, True, end + config.grace_ms)
 
-    cursors = [0] * sources
-    log: list[tuple[int, tuple[Any, ...]]] = []
-    while any(c < len(q) for c, q in zip(cursors, queues, strict=True)):
-        src = rng.choice([s for s in range(sources) if cursors[s] < len(queues[s])])
-        log.append((src, queues[src][cursors[src]]))
-        cursors[src] += 1
-    merger = WindowMerger(config, sources)
-    stored: dict[str, Any] = {}
-    checkpoint: tuple[int, Any] = (0, None)
     got: dict[tuple[str, int, int], dict[str, Any]] = {}
-    i = 0
-    while i < len(log):
-        src, message = log[i]
-        i += 1
-        if message[0] == "pane":
-            merger.offer_pane(src, WindowKey.from_list(message[1]), WindowStats.from_dict(message[2]))
-        else:
-            for _, record in merger.offer_progress(src, message[1]).aggregates:
-                key = (
-                    f"{record['scope']}|{record['key']}",
-                    record["window_size_seconds"] * 1000,
-                    record["window_start"],
-                )
-                assert got.setdefault(key, record) == record, f"a repeated final window differs: {key}"
-        roll = rng.random()
-        if roll < 0.05:
-            stored.update(_json(merger.take_dirty()))
-            checkpoint = (i, _json(merger.meta()))
-        elif roll < 0.07:
-            i, meta = checkpoint
-            merger = WindowMerger.restore(config, sources, meta, {k: v for k, v in stored.items() if v is not None})
+    for merged in _merge_with_crashes(config, queues, rng, checkpoint_below=0.05, crash_below=0.07):
+        for _, record in merged.aggregates:
+            key = (f"{record['scope']}|{record['key']}", record["window_size_seconds"] * 1000, record["window_start"])
+            assert got.setdefault(key, record) == record, f"a repeated final window differs: {key}"
     assert got == expected
