@@ -11,16 +11,21 @@ from typing import IO, Any
 
 import orjson
 
+from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import CallEvent, InvalidEvent
+from streams.domain.intervals import AcwInterval
 from streams.domain.merge import WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
-from streams.domain.processor import Disposition, Processor, RulesConfig, Step
+from streams.domain.processor import Processor, RulesConfig, Step
+from streams.outputs import apply_event, route, route_merged
 from streams.serialization import iter_avro_container
 from streams.sources.callevent import CallEventSource
 from streams.sources.formats import NATIVE_FORMATS
 from streams.sources.intake import Intake
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
+
+_Line = tuple[Path, int]  # the input file and line (or Avro record number) of a source record
 
 
 @dataclass
@@ -126,8 +131,6 @@ def replay(
     merger = WindowMerger(aggregation, sources=1)
     processor = pipeline.processor
     summary = ReplaySummary()
-    offer = pipeline.offer
-    late = Disposition.LATE
     events = 0
     now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
     read = intake.read
@@ -142,7 +145,7 @@ def replay(
         open(out_dir / "alerts.jsonl", "wb") as alerts_out,
         open(out_dir / "dead-letter.jsonl", "wb") as dead_out,
     ):
-        write = _output_writer(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
+        sink = _FileSink(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
         for path, size in zip(inputs, sizes, strict=True):
             opened.clear()
             for number, item in _records(path, opened):
@@ -157,7 +160,7 @@ def replay(
                     translation = read(item, now_ms)
                 except InvalidEvent as exc:
                     summary.rejected[exc.reason] += 1
-                    _dead_letter(dead_out, path, number, exc.reason, exc.detail)
+                    sink.dead_letter((path, number), exc.reason, exc.detail)
                     continue
                 if platform:
                     kinds[translation.kind] += 1
@@ -165,17 +168,9 @@ def replay(
                         ignored[translation.kind] += 1
                     notes.update(translation.notes)
                 for event in translation.events:
-                    step, out = offer(event)
-                    if out:
-                        write(out)
-                    elif step.disposition is late:
-                        detail = (
-                            f"event at {event.occurred_at_ms} is behind stream time {processor.watermark_ms} "
-                            "by more than the allowed lateness"
-                        )
-                        _dead_letter(dead_out, path, number, "late", detail)
+                    apply_event(pipeline, event, sink, (path, number))
             done_bytes += size
-        write(pipeline.finish())
+        route(pipeline.finish(), sink)
     summary.events = events
     summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
@@ -195,39 +190,46 @@ def replay(
     return summary
 
 
-def _output_writer(
-    intervals_out: IO[bytes],
-    aggregates_out: IO[bytes],
-    alerts_out: IO[bytes],
-    dead_out: IO[bytes],
-    merger: WindowMerger,
-    summary: ReplaySummary,
-) -> Callable[[Output], None]:
-    def write_alerts(alerts: list[dict[str, Any]]) -> None:
-        for alert in alerts:
-            summary.alerts[f"{alert['rule']}.{alert['state']}"] += 1
-            alerts_out.write(orjson.dumps(alert) + b"\n")
+class _FileSink:
+    """Replay's output sink: JSON Lines files, with final panes merged in-process by one `WindowMerger`."""
 
-    def write(out: Output) -> None:
-        for interval in out.intervals:
-            summary.intervals[interval.end_reason.value] += 1
-            intervals_out.write(orjson.dumps(interval.to_record()) + b"\n")
-        write_alerts(out.alerts)
-        for interval, reason in out.rejected:
-            summary.rejected[reason] += 1
-            record = {"reason": reason, "detail": "its window was already final", "interval": interval.to_record()}
-            dead_out.write(orjson.dumps(record) + b"\n")
-        for pane, stats in out.final_panes:
-            merger.offer_pane(0, pane, stats)
-        if out.progress is not None:
-            merged = merger.offer_progress(0, out.progress)
-            for _, record in merged.aggregates:
-                summary.aggregates += 1
-                aggregates_out.write(orjson.dumps(record) + b"\n")
-            write_alerts(merged.alerts)
+    def __init__(
+        self,
+        intervals_out: IO[bytes],
+        aggregates_out: IO[bytes],
+        alerts_out: IO[bytes],
+        dead_out: IO[bytes],
+        merger: WindowMerger,
+        summary: ReplaySummary,
+    ) -> None:
+        self._intervals, self._aggregates = intervals_out, aggregates_out
+        self._alerts, self._dead = alerts_out, dead_out
+        self._merger = merger
+        self._summary = summary
 
-    return write
+    def interval(self, interval: AcwInterval) -> None:
+        self._summary.intervals[interval.end_reason.value] += 1
+        self._intervals.write(orjson.dumps(interval.to_record()) + b"\n")
 
+    def alert(self, alert: dict[str, Any]) -> None:
+        self._summary.alerts[f"{alert['rule']}.{alert['state']}"] += 1
+        self._alerts.write(orjson.dumps(alert) + b"\n")
 
-def _dead_letter(out: IO[bytes], path: Path, line: int, reason: str, detail: str) -> None:
-    out.write(orjson.dumps({"file": str(path), "line": line, "reason": reason, "detail": detail}) + b"\n")
+    def rejected(self, source: _Line | None, interval: AcwInterval, reason: str) -> None:
+        self._summary.rejected[reason] += 1
+        record = {"reason": reason, "detail": "its window was already final", "interval": interval.to_record()}
+        self._dead.write(orjson.dumps(record) + b"\n")
+
+    def pane(self, pane: WindowKey, stats: WindowStats) -> None:
+        self._merger.offer_pane(0, pane, stats)
+
+    def progress(self, closed_through_ms: int) -> None:
+        route_merged(self._merger.offer_progress(0, closed_through_ms), self)
+
+    def aggregate(self, key: str, record: dict[str, Any]) -> None:
+        self._summary.aggregates += 1
+        self._aggregates.write(orjson.dumps(record) + b"\n")
+
+    def dead_letter(self, source: _Line | None, reason: str, detail: str) -> None:
+        path, line = source if source is not None else ("", 0)
+        self._dead.write(orjson.dumps({"file": str(path), "line": line, "reason": reason, "detail": detail}) + b"\n")
