@@ -7,6 +7,7 @@ its record is then the sum of its panes from every source, whatever order they c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,7 +215,7 @@ class WindowMerger:
         self._dirty.clear()
         return entries
 
-    def mark_dirty(self, entries: list[str] | set[str] | dict[str, Any]) -> None:
+    def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count entries as changed again (their snapshot was not persisted)."""
         self._dirty.update(entries)
         self._dirty.add("m")

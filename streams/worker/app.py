@@ -28,6 +28,7 @@ from streams.worker.faust_overrides import BatchApp, dedupe_acks
 from streams.worker.gauges import update_gauges
 from streams.worker.interval_stage import IntervalStage
 from streams.worker.kafka_clients import SideClients
+from streams.worker.kafka_sink import KafkaSink
 from streams.worker.merge_stage import MergeStage
 from streams.worker.stage import Stage
 
@@ -58,8 +59,6 @@ class AcwWorker:
             spec.name: codecs[spec.name].encode if codecs else codec(spec.schema).encode  # type: ignore[arg-type]
             for spec in published
         }
-        self._headers = {spec.name: output_headers(spec) for spec in published}
-        self._event_time = {spec.name: EVENT_TIME[spec.role] for spec in published if spec.role in EVENT_TIME}
         self.rules: RulesConfig = settings.rules()
         self.aggregation: AggregationConfig = settings.aggregation()
         self._ssl = ssl_context(settings)
@@ -89,12 +88,10 @@ class AcwWorker:
         )
         metrics.attach_faust(self.app)
         written = [spec for spec in topic_specs(settings) if spec.role != "input"]
-        self._sent = {spec.name: metrics.outputs.labels(spec.role) for spec in written}
+        sent = {spec.name: metrics.outputs.labels(spec.role) for spec in written}
         self.intervals = IntervalStage(self)
         self.merge = MergeStage(self)
         self.stages: tuple[Stage, ...] = (self.intervals, self.merge)
-        self._encode_alert = self.encoders[settings.alerts_topic]
-        self._encode_dead = self.encoders[settings.dead_letter_topic]
         self.app.timer(1.0)(self._tick)
         self.broker = BrokerWatch(settings, self._ssl)
         self.app.timer(BROKER_CHECK_SECONDS)(self._watch_broker)
@@ -103,7 +100,18 @@ class AcwWorker:
         self.app.on_before_shutdown.connect(self._close_clients)
         self.app.task(self._quiet_library_logs)
         self.clients = SideClients(settings, self._ssl)
+        self.sink = KafkaSink(
+            settings,
+            metrics,
+            self.encoders,
+            {spec.name: output_headers(spec) for spec in written},
+            {spec.name: EVENT_TIME[spec.role] for spec in published if spec.role in EVENT_TIME},
+            codec("acw_interval").encode,
+            self.clients.output_producer,
+            sent,
+        )
         self._reconciling: asyncio.Future[None] | None = None
+        self._failing: asyncio.Future[None] | None = None
         self._last_reconcile = 0.0
 
     async def _quiet_library_logs(self) -> None:
@@ -114,51 +122,16 @@ class AcwWorker:
         logging.getLogger().setLevel(level)
         logs.adopt_handlers()
 
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, record: Mapping[str, Any] | None = None
-    ) -> None:
-        """Hand a record to the producer; delivery is awaited by the next checkpoint's flush.
-
-        An output record (`record` given) is stamped with its event time and carries the schema headers.
-        """
-        timestamp = headers = None
-        if record is not None:
-            headers = self._headers[topic]
-            # Faust takes seconds and truncates to ms: the half millisecond makes it land on the event time.
-            timestamp = (self._event_time[topic](record) + 0.5) / 1000
-        await self.app.producer.send(topic, key, value, None, timestamp, headers)
-        self._sent[topic].inc()
-
-    async def send_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        """Alert transitions, keyed by alert_id so an episode's records stay in order."""
-        for alert in alerts:
-            await self.send(self.settings.alerts_topic, alert["alert_id"].encode(), self._encode_alert(alert), alert)
-            self.metrics.alerts.labels(alert["rule"], alert["severity"], alert["state"]).inc()
-
-    async def dead_letter(self, message: Any, reason: str, detail: str, value: bytes | None = None) -> None:
-        """Send a rejected record with its reason and where it came from, under the source record's key and headers."""
-        self.metrics.dead_letters.labels(reason).inc()
-        record = {
-            "reason": reason,
-            "detail": detail,
-            "source_topic": message.topic if message is not None else self.settings.intervals_topic,
-            "source_partition": message.partition if message is not None else -1,
-            "source_offset": message.offset if message is not None else -1,
-            "key": message.key if message is not None else None,
-            "value": value if value is not None else message.value if message is not None else None,
-        }
-        topic = self.settings.dead_letter_topic
-        source_headers = list(getattr(message, "headers", None) or ())
-        headers = [*(h for h in source_headers if not h[0].startswith("acw-")), *self._headers[topic]]
-        timestamp = getattr(message, "timestamp", None)
-        await self.app.producer.send(topic, record["key"], self._encode_dead(record), None, timestamp, headers)
-        self._sent[topic].inc()
+    def fail(self, reason: BaseException) -> None:
+        """Stop the worker with an error; the next start restores the last checkpoint and repeats what followed."""
+        self._failing = asyncio.ensure_future(self.app.crash(reason))
 
     async def _close_clients(self, sender: Any, **kwargs: Any) -> None:
         """On a clean stop: let a running checkpoint finish (briefly), then close our own Kafka clients."""
         running = [s.checkpointing for s in self.stages if s.checkpointing is not None]
         if running:
             await asyncio.wait(running, timeout=10)
+        await self.sink.close()
         await self.clients.close()
 
     async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:

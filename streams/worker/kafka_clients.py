@@ -1,4 +1,4 @@
-"""The worker's own Kafka clients beside Faust's: the checkpoint producer, an offsets reader and a range reader."""
+"""The worker's own Kafka clients beside Faust's: the output and checkpoint producers, an offsets and a range reader."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from streams.worker.stage import STATE_BATCH_BYTES
 
 log = logging.getLogger("acw.worker")
 
+# Output record batches: at most this many bytes each (the broker's default limit is 1 MiB per batch).
+OUTPUT_BATCH_BYTES = 512 * 1024
+# How long an output batch may wait for the broker before it counts as lost (Faust's producer default).
+OUTPUT_REQUEST_TIMEOUT_MS = 1_200_000
+
 
 class SideClients:
     """aiokafka clients outside Faust's group membership, each started on first use and closed on a clean stop."""
@@ -22,6 +27,7 @@ class SideClients:
         self._settings = settings
         self._ssl = ssl_context
         self._state_producer: Any = None
+        self._output_producer: Any = None
         self._offsets_consumer: Any = None
         self._offsets_lock = asyncio.Lock()
         self._reader: Any = None
@@ -42,6 +48,23 @@ class SideClients:
             await producer.start()
             self._state_producer = producer
         return self._state_producer
+
+    async def output_producer(self) -> Any:
+        """The producer of output record batches, started on first use."""
+        if self._output_producer is None:
+            from aiokafka import AIOKafkaProducer
+
+            producer = AIOKafkaProducer(
+                **client_options(self._settings, self._ssl),
+                acks="all",
+                max_batch_size=OUTPUT_BATCH_BYTES,
+                max_request_size=4 * OUTPUT_BATCH_BYTES,
+                # Batches wait out a broker outage (as Faust's producer does) instead of expiring after 40 s.
+                request_timeout_ms=OUTPUT_REQUEST_TIMEOUT_MS,
+            )
+            await producer.start()
+            self._output_producer = producer
+        return self._output_producer
 
     async def _plain_consumer(self, group: bool) -> Any:
         """A started aiokafka consumer outside Faust's group membership (with its group id for offsets)."""
@@ -103,10 +126,10 @@ class SideClients:
 
     async def close(self) -> None:
         """Stop every started client, each within 10 s."""
-        for client in (self._state_producer, self._offsets_consumer, self._reader):
+        for client in (self._output_producer, self._state_producer, self._offsets_consumer, self._reader):
             if client is not None:
                 try:
                     await asyncio.wait_for(client.stop(), timeout=10)
                 except Exception as exc:  # stopping anyway; a client that cannot close is not worth a crash
                     log.warning("closing a Kafka client failed: %s", exc)
-        self._state_producer = self._offsets_consumer = self._reader = None
+        self._output_producer = self._state_producer = self._offsets_consumer = self._reader = None

@@ -6,10 +6,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 from faust.types import StreamT
+
+from streams.domain.core import Checkpointable
+from streams.worker.kafka_sink import OutputsLost
 
 if TYPE_CHECKING:
     from streams.worker.app import AcwWorker
@@ -18,14 +21,18 @@ log = logging.getLogger("acw.worker")
 
 # A partition's checkpoint is written as one record batch of at most this many (uncompressed) bytes.
 STATE_BATCH_BYTES = 32 * 1024 * 1024
+# Records caught up outside Faust are applied in batches of at most this many.
+CATCH_UP_BATCH = 5000
+
+C = TypeVar("C", bound=Checkpointable)
 
 
 @dataclass
-class PartitionRuntime:
+class PartitionRuntime(Generic[C]):
     """One partition's core and what has not been checkpointed yet."""
 
     partition: int
-    core: Any  # AcwPipeline or WindowMerger
+    core: C  # AcwPipeline or WindowMerger
     offsets: dict[str, int] = field(default_factory=dict)
     unacked: list[Any] = field(default_factory=list)  # Faust's ConsumerMessages
     # Source topics checked for where delivery starts, for partitions with no stored offset yet.
@@ -33,8 +40,8 @@ class PartitionRuntime:
     # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
     # the timer never interleave, and a partition's outputs go out in the order they were produced.
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # The core's count of platform-reported ACW disagreements already added to the metric.
-    disagreements: int = 0
+    # The core's counts already added to the metrics (empty: none yet, the restored counts are not new).
+    counted: dict[str, int] = field(default_factory=dict)
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
 
@@ -43,7 +50,7 @@ class PartitionRuntime:
 class _Snapshot:
     """One partition's state as of a checkpoint, and the events it covers."""
 
-    runtime: PartitionRuntime
+    runtime: PartitionRuntime[Any]
     entries: dict[str, Any]
     meta: dict[str, Any]
     unacked: list[Any]
@@ -60,7 +67,7 @@ class _CaughtUpMessage:
     value: bytes | None
 
 
-class Stage:
+class Stage(Generic[C]):
     """One agent's partitions: their cores, ownership, checkpoints and catch-up; subclasses handle records."""
 
     name = ""
@@ -70,7 +77,7 @@ class Stage:
         self.settings = worker.settings
         self.metrics = worker.metrics
         self.topics = topics
-        self.runtimes: dict[int, PartitionRuntime] = {}
+        self.runtimes: dict[int, PartitionRuntime[C]] = {}
         self.owned: set[int] | None = None  # None until the first assignment
         self.busy = 0  # coroutines between taking a record and having sent all its outputs
         self.checkpointing: asyncio.Future[None] | None = None
@@ -115,8 +122,7 @@ class Stage:
                 skipped = tp.topic not in rt.synced if done is None else first.offset > done + 1
                 if skipped:
                     await self._continue_state(rt, first)
-                for message in messages:
-                    await self.handle(rt, message)
+                await self.handle_batch(rt, messages)
         finally:
             self.busy -= 1
         rt.unacked.extend(messages)
@@ -135,18 +141,18 @@ class Stage:
             self.busy -= 1
         self.start_checkpoint()
 
-    async def handle(self, rt: PartitionRuntime, message: Any) -> None:
-        """Apply one record and send what it produced."""
+    async def handle_batch(self, rt: PartitionRuntime[C], messages: list[Any]) -> None:
+        """Apply one partition's records in order and hand what they produced to the sink."""
         raise NotImplementedError
 
     async def send_updates(self) -> None:
         """Send the update records that accumulated since the last checkpoint."""
 
-    def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> Any:
+    def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> C:
         """A core restored from its checkpoint."""
         raise NotImplementedError
 
-    def is_new(self, rt: PartitionRuntime, message: Any) -> bool:
+    def is_new(self, rt: PartitionRuntime[C], message: Any) -> bool:
         """Record the offset; False when the restored checkpoint already holds this record."""
         if message.offset <= rt.offsets.get(message.topic, -1):
             self.metrics.redelivered.inc()
@@ -154,7 +160,7 @@ class Stage:
         rt.offsets[message.topic] = message.offset
         return True
 
-    async def _continue_state(self, rt: PartitionRuntime, message: Any) -> None:
+    async def _continue_state(self, rt: PartitionRuntime[C], message: Any) -> None:
         """Make delivery continue the partition's state, catching up on records Faust skipped.
 
         Faust's streams drop (and acknowledge) records they consider stale, around rebalances and at
@@ -195,12 +201,12 @@ class Stage:
             finally:
                 self.busy -= 1
 
-    async def _expected(self, rt: PartitionRuntime, tp: Any) -> int:
+    async def _expected(self, rt: PartitionRuntime[C], tp: Any) -> int:
         """The next offset the partition's state needs: after its stored offset, else the log start."""
         done = rt.offsets.get(tp.topic)
         return done + 1 if done is not None else await self.worker.clients.earliest_offset(tp)
 
-    async def _catch_up(self, rt: PartitionRuntime, tp: Any, start: int, stop: int) -> None:
+    async def _catch_up(self, rt: PartitionRuntime[C], tp: Any, start: int, stop: int) -> None:
         """Apply records [start, stop) of one partition, read outside Faust's consumer."""
         log.warning(
             "%s: partition %s:%d continues at offset %d, past its state: catching up from %d",
@@ -211,9 +217,14 @@ class Stage:
             start,
         )
         self.metrics.rewinds.inc()
+        batch: list[Any] = []
         async for record in self.worker.clients.read_range(tp, start, stop):
-            message = _CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value)
-            await self.handle(rt, message)
+            batch.append(_CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value))
+            if len(batch) >= CATCH_UP_BATCH:
+                await self.handle_batch(rt, batch)
+                batch = []
+        if batch:
+            await self.handle_batch(rt, batch)
 
     # --- durable state ---------------------------------------------------------------------
 
@@ -262,7 +273,7 @@ class Stage:
         written: list[_Snapshot] = []
         skipped: set[int] = set()  # ids of snapshots already counted as unwritten
         try:
-            await self.worker.app.producer.flush()
+            await self.worker.sink.flush()
             producer = await self.worker.clients.state_producer()
             topic = self.table.changelog_topic.get_topic_name()
             sent = []
@@ -280,6 +291,13 @@ class Stage:
                     for message in snap.unacked:
                         ack(message)
             self.metrics.checkpoints.labels(self.name).inc()
+        except OutputsLost as exc:
+            # The core already moved past outputs that are gone: no later state may be written. Stopping
+            # makes the next start restore the last checkpoint and produce them again.
+            log.critical("%s: %s; stopping so that a restart produces them again", self.name, exc)
+            for snap in snapshot:
+                _unwritten(snap)
+            self.worker.fail(exc)
         except Exception:
             log.exception("%s checkpoint failed; its records stay unacked and will be redelivered", self.name)
             for snap in snapshot:  # try again with everything at the next checkpoint
@@ -310,18 +328,18 @@ class Stage:
         futures.append(await producer.send_batch(batch, topic, partition=p))
         return futures
 
-    def _current(self, rt: PartitionRuntime) -> bool:
+    def _current(self, rt: PartitionRuntime[C]) -> bool:
         """Whether this core still owns its partition (not revoked, not replaced)."""
         return self._owns(rt.partition) and self.runtimes.get(rt.partition) is rt
 
-    def runtime(self, partition: int) -> PartitionRuntime:
+    def runtime(self, partition: int) -> PartitionRuntime[C]:
         """The partition's runtime, restored from the table on first use."""
         rt = self.runtimes.get(partition)
         if rt is None:
             rt = self.runtimes[partition] = self._restore(partition)
         return rt
 
-    def _restore(self, partition: int) -> PartitionRuntime:
+    def _restore(self, partition: int) -> PartitionRuntime[C]:
         prefix = f"{partition}|"
         entries = {k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None}
         meta = entries.pop("m", None)
@@ -330,7 +348,7 @@ class Stage:
         log.info("%s: restored partition=%d entries=%d offsets=%s", self.name, partition, len(entries), offsets)
         return PartitionRuntime(partition, core, offsets)
 
-    def owned_runtimes(self) -> list[PartitionRuntime]:
+    def owned_runtimes(self) -> list[PartitionRuntime[C]]:
         """The runtimes of partitions this worker owns now."""
         return [rt for rt in self.runtimes.values() if self._owns(rt.partition)]
 

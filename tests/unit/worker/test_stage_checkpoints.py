@@ -65,7 +65,8 @@ def _stage(on_first_flush: Any) -> tuple[Stage, _StateProducer, list[Any]]:
     stage.name, stage.topics, stage.runtimes, stage.owned = "test", (TOPIC,), {}, {0}
     stage.busy, stage.checkpointing, stage.since_checkpoint, stage.last_checkpoint = 0, None, 0, 0.0
     stage.worker = SimpleNamespace(  # type: ignore[assignment]
-        app=SimpleNamespace(producer=SimpleNamespace(flush=flush), consumer=SimpleNamespace(ack=acked.append)),
+        app=SimpleNamespace(consumer=SimpleNamespace(ack=acked.append)),
+        sink=SimpleNamespace(flush=flush),
         clients=SimpleNamespace(state_producer=state_producer),
     )
     stage.table = SimpleNamespace(changelog_topic=SimpleNamespace(get_topic_name=lambda: "changelog"))  # type: ignore[assignment]
