@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streams.domain.partition import PartitionCore
+from streams.domain.pipeline import AcwPipeline
 from streams.worker.stage import PartitionRuntime
 from tests.support.worker_fakes import Message, OfflineWorker, offline_worker
 from tests.unit.domain.builders import ev
@@ -33,7 +33,7 @@ def _worker(tmp_path: Path, on_first_flush: Callable[[OfflineWorker], Any]) -> O
     return ow
 
 
-def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[PartitionCore]:
+def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[AcwPipeline]:
     """Partition 0's runtime after applying `events` as the record at `offset`."""
     stage = ow.worker.intervals
     rt = stage.runtimes.get(0) or stage.runtime(0)
