@@ -28,6 +28,8 @@ class SideClients:
         self._ssl = ssl_context
         self._state_producer: Any = None
         self._output_producer: Any = None
+        # Both stages ask for the producers on first use at about the same time: one start each, not two.
+        self._producers_lock = asyncio.Lock()
         self._offsets_consumer: Any = None
         self._offsets_lock = asyncio.Lock()
         self._reader: Any = None
@@ -35,7 +37,11 @@ class SideClients:
 
     async def state_producer(self) -> Any:
         """The producer of checkpoint batches, started on first use."""
-        if self._state_producer is None:
+        if self._state_producer is not None:
+            return self._state_producer
+        async with self._producers_lock:
+            if self._state_producer is not None:
+                return self._state_producer
             from aiokafka import AIOKafkaProducer
 
             producer = AIOKafkaProducer(
@@ -51,7 +57,11 @@ class SideClients:
 
     async def output_producer(self) -> Any:
         """The producer of output record batches, started on first use."""
-        if self._output_producer is None:
+        if self._output_producer is not None:
+            return self._output_producer
+        async with self._producers_lock:
+            if self._output_producer is not None:
+                return self._output_producer
             from aiokafka import AIOKafkaProducer
 
             producer = AIOKafkaProducer(
