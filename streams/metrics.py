@@ -132,6 +132,12 @@ class Metrics:
             ["output"],
             registry=r,
         )
+        self.restores_from_changelog = Counter(
+            "acw_state_restores_from_changelog_total",
+            "Partitions whose local store disagreed with their last checkpoint and were read from the changelog.",
+            ["stage"],
+            registry=r,
+        )
         self.checkpoints = Counter(
             "acw_checkpoints_total",
             "State checkpoints written to the changelog tables, by stage.",

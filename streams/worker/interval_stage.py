@@ -98,8 +98,8 @@ class IntervalStage(Stage[AcwPipeline]):
             self.metrics.rekeyed.inc(rekeyed_away)
         self._count(rt)
 
-    def _restore(self, partition: int) -> PartitionRuntime[AcwPipeline]:
-        rt = super()._restore(partition)
+    async def _restore(self, partition: int) -> PartitionRuntime[AcwPipeline]:
+        rt = await super()._restore(partition)
         rt.counted = _counts(rt.core)  # restored counts were added to the metrics of the process that made them
         return rt
 
@@ -154,7 +154,7 @@ class IntervalStage(Stage[AcwPipeline]):
         for partition in sorted(assigned):
             if not self._owns(partition):
                 continue
-            rt = self.runtime(partition)
+            rt = await self.runtime(partition)
             wm = rt.core.processor.watermark_ms
             idle = now - rt.last_event_wall >= self.settings.idle_advance_after_seconds
             if wm is None or not idle or rt.apply_lock.locked():

@@ -134,6 +134,20 @@ class SideClients:
                 if not records and await reader.position(ktp) >= (await reader.end_offsets([ktp]))[ktp]:
                     return  # the log ends before `stop` (a compacted or trimmed range)
 
+    async def read_log(self, topic: str, partition: int) -> AsyncIterator[tuple[bytes, bytes | None]]:
+        """(key, value) of every record of one partition, from its log start to its end as of now."""
+        from aiokafka import TopicPartition
+
+        tp = TopicPartition(topic, partition)
+        async with self._offsets_lock:
+            if self._offsets_consumer is None:
+                self._offsets_consumer = await self._plain_consumer(group=True)
+            start = (await self._offsets_consumer.beginning_offsets([tp]))[tp]
+            stop = (await self._offsets_consumer.end_offsets([tp]))[tp]
+        async for record in self.read_range(tp, start, stop):
+            if record.key is not None:
+                yield record.key, record.value
+
     async def close(self) -> None:
         """Stop every started client, each within 10 s."""
         for client in (self._output_producer, self._state_producer, self._offsets_consumer, self._reader):

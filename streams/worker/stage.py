@@ -12,6 +12,7 @@ import orjson
 from faust.types import StreamT
 
 from streams.domain.core import Checkpointable
+from streams.worker.fingerprint import Change, Fingerprint
 from streams.worker.kafka_sink import OutputsLost
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class PartitionRuntime(Generic[C]):
     counted: dict[str, int] = field(default_factory=dict)
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
+    # The entries the last written checkpoint left in the changelog, to tell a later restore whether it is whole.
+    fingerprint: Fingerprint = field(default_factory=Fingerprint)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Stage(Generic[C]):
         self.checkpointing: asyncio.Future[None] | None = None
         self.since_checkpoint = 0
         self.last_checkpoint = time.monotonic()
+        self.generation = 0  # assignments so far: a restore that awaited across one is not kept
         app = worker.app
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.topic = app.topic(*topics, **raw)  # type: ignore[arg-type]
@@ -113,7 +117,7 @@ class Stage(Generic[C]):
         partition = tp.partition
         if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
             return  # fetched before a rebalance moved the partition away: its new owner processes it
-        rt = self.runtime(partition)
+        rt = await self.runtime(partition)
         self.busy += 1
         try:
             async with rt.apply_lock:
@@ -189,7 +193,7 @@ class Stage(Generic[C]):
             resume = committed.get(tp)
             if resume is None or not self._owns(tp.partition):
                 continue
-            rt = self.runtime(tp.partition)
+            rt = await self.runtime(tp.partition)
             if resume <= rt.offsets.get(tp.topic, -1) + 1:
                 continue
             self.busy += 1
@@ -277,16 +281,20 @@ class Stage(Generic[C]):
             producer = await self.worker.clients.state_producer()
             topic = self.table.changelog_topic.get_topic_name()
             sent = []
+            changes: list[Change] = []
             for snap in snapshot:
                 if not self._current(snap.runtime):
                     _unwritten(snap)  # its next owner restores from the last written state
                     skipped.add(id(snap))
                     continue
-                sent += await self._write_batch(producer, topic, snap)
+                futures, change = await self._write_batch(producer, topic, snap)
+                sent += futures
+                changes.append(change)
                 written.append(snap)
             await asyncio.gather(*sent)
             ack = self.worker.app.consumer.ack
-            for snap in written:
+            for snap, change in zip(written, changes, strict=True):
+                snap.runtime.fingerprint.commit(change)  # written, whether or not the partition is still ours
                 if self._current(snap.runtime):
                     for message in snap.unacked:
                         ack(message)
@@ -306,47 +314,103 @@ class Stage(Generic[C]):
         finally:
             self.checkpointing = None
 
-    async def _write_batch(self, producer: Any, topic: str, snap: _Snapshot) -> list[Any]:
+    async def _write_batch(self, producer: Any, topic: str, snap: _Snapshot) -> tuple[list[Any], Change]:
         """One partition's checkpoint as one record batch (more only past STATE_BATCH_BYTES, with a warning).
 
         Keys are the JSON strings the table's key codec reads; None values delete. The meta comes last,
-        so even a checkpoint split over batches never stores offsets ahead of its entries.
+        so even a checkpoint split over batches never stores offsets ahead of its entries; it carries the
+        fingerprint of every live entry after this checkpoint, for the next restore to check itself against.
         """
         p = snap.runtime.partition
-        records = [(f"{p}|{entry}", value) for entry, value in snap.entries.items()]
-        records.append((f"{p}|m", snap.meta))
+        values = [(entry, None if value is None else orjson.dumps(value)) for entry, value in snap.entries.items()]
+        change = snap.runtime.fingerprint.after(values)
+        records = [(orjson.dumps(f"{p}|{entry}"), value) for entry, value in values]
+        records.append((orjson.dumps(f"{p}|m"), orjson.dumps({**snap.meta, **change.meta()})))
         futures = []
         batch = producer.create_batch()
-        for key, value in records:
-            k, v = orjson.dumps(key), None if value is None else orjson.dumps(value)
+        for k, v in records:
             if batch.append(key=k, value=v, timestamp=None) is None:
                 log.warning("%s: checkpoint of partition %d spans several batches", self.name, p)
                 futures.append(await producer.send_batch(batch, topic, partition=p))
                 batch = producer.create_batch()
                 if batch.append(key=k, value=v, timestamp=None) is None:
-                    raise ValueError(f"state entry {key} is larger than a record batch")
+                    raise ValueError(f"state entry {k!r} is larger than a record batch")
         futures.append(await producer.send_batch(batch, topic, partition=p))
-        return futures
+        return futures, change
 
     def _current(self, rt: PartitionRuntime[C]) -> bool:
         """Whether this core still owns its partition (not revoked, not replaced)."""
         return self._owns(rt.partition) and self.runtimes.get(rt.partition) is rt
 
-    def runtime(self, partition: int) -> PartitionRuntime[C]:
-        """The partition's runtime, restored from the table on first use."""
-        rt = self.runtimes.get(partition)
-        if rt is None:
-            rt = self.runtimes[partition] = self._restore(partition)
-        return rt
+    async def runtime(self, partition: int) -> PartitionRuntime[C]:
+        """The partition's runtime, restored from its checkpoint on first use.
 
-    def _restore(self, partition: int) -> PartitionRuntime[C]:
-        prefix = f"{partition}|"
-        entries = {k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None}
-        meta = entries.pop("m", None)
+        A restore that had to wait (reading the changelog) while the assignment changed is done again;
+        one for a partition no longer owned is returned without being kept.
+        """
+        while True:
+            rt = self.runtimes.get(partition)
+            if rt is not None:
+                return rt
+            generation = self.generation
+            rt = await self._restore(partition)
+            if partition in self.runtimes:
+                continue  # restored meanwhile by another coroutine: that one is kept
+            if generation == self.generation:
+                self.runtimes[partition] = rt
+                return rt
+            if not self._owns(partition):
+                return rt
+
+    async def _restore(self, partition: int) -> PartitionRuntime[C]:
+        """Rebuild a partition's core from the local store, or from the changelog when the store is not whole."""
+        entries, meta = self._stored(partition)
+        fingerprint = Fingerprint.of(entries)
+        source = "local store"
+        if meta is not None and not fingerprint.matches(meta):
+            log.warning(
+                "%s: the local store of partition %d disagrees with its checkpoint (%d entries, %d expected): "
+                "reading the changelog instead",
+                self.name,
+                partition,
+                len(fingerprint.hashes),
+                meta.get("n", -1),
+            )
+            self.metrics.restores_from_changelog.labels(self.name).inc()
+            entries, meta = await self._read_changelog(partition)
+            fingerprint, source = Fingerprint.of(entries), "changelog"
+            if meta is not None and not fingerprint.matches(meta):
+                # Only a checkpoint split over several batches whose last did not land leaves this.
+                log.warning("%s: partition %d's changelog holds entries newer than its meta", self.name, partition)
         core = self.new_core(meta["core"] if meta else None, entries)
         offsets = dict(meta["offsets"]) if meta else {}
-        log.info("%s: restored partition=%d entries=%d offsets=%s", self.name, partition, len(entries), offsets)
-        return PartitionRuntime(partition, core, offsets)
+        log.info(
+            "%s: restored partition=%d from=%s entries=%d offsets=%s",
+            self.name,
+            partition,
+            source,
+            len(entries),
+            offsets,
+        )
+        return PartitionRuntime(partition, core, offsets, fingerprint=fingerprint)
+
+    def _stored(self, partition: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A partition's live entries and meta as the local store (recovered by Faust) holds them."""
+        prefix = f"{partition}|"
+        entries = {k[len(prefix) :]: v for k, v in self.table.items() if k.startswith(prefix) and v is not None}
+        return entries, entries.pop("m", None)
+
+    async def _read_changelog(self, partition: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A partition's live entries and meta read from its changelog topic, from the log start to its end."""
+        prefix = f"{partition}|"
+        entries: dict[str, Any] = {}
+        topic = self.table.changelog_topic.get_topic_name()
+        async for key, value in self.worker.clients.read_log(topic, partition):
+            name = orjson.loads(key)
+            if isinstance(name, str) and name.startswith(prefix):
+                entries[name[len(prefix) :]] = None if value is None else orjson.loads(value)
+        entries = {k: v for k, v in entries.items() if v is not None}
+        return entries, entries.pop("m", None)
 
     def owned_runtimes(self) -> list[PartitionRuntime[C]]:
         """The runtimes of partitions this worker owns now."""
@@ -358,6 +422,7 @@ class Stage(Generic[C]):
     def on_assigned(self, assigned: set[Any]) -> None:
         """Keep the cores of retained partitions (their memory is newer than any store); drop the rest."""
         self.owned = {tp.partition for tp in assigned if tp.topic in self.topics}
+        self.generation += 1
         for partition, rt in list(self.runtimes.items()):
             if partition not in self.owned:
                 del self.runtimes[partition]

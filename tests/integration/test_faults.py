@@ -15,11 +15,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
+from streams.settings import Settings
 from streams.traffic import TrafficShape
 from tests.integration.conftest import WorkerProcess
-from tests.integration.kafka_helpers import committed_to_end, topic_size, topic_size_or_none, wait_for
+from tests.integration.kafka_helpers import (
+    committed_to_end,
+    read_topic,
+    topic_size,
+    topic_size_or_none,
+    wait_for,
+)
 from tests.integration.outputs import assert_equal, intervals, prepare, send, split_file, unique, wait_for_outputs
 from tests.support import services
 from tests.support.ports import free_port
@@ -150,6 +158,36 @@ def test_three_workers_scale_out_and_in_mid_stream_and_outputs_equal_replay(
 SMALL = TrafficShape(agents=200, contacts_per_agent=20, stagger_ms=18 * 3_600_000)
 
 
+def _make_stale(stores: list[Path], settings: Settings) -> int:
+    """Give each store its changelog's latest meta and Faust's offset of the changelog's end, keeping older entries.
+
+    What a standby that lost the end of a checkpoint batch keeps (docs/benchmarks.md, "Cause found"): a store
+    that opens and reads through, whose offset tells Faust it is complete (so Faust reads nothing more), with
+    the newest offsets in its meta but entries as an earlier checkpoint left them. Returns the stores changed.
+    """
+    import rocksdict
+
+    changed = 0
+    for store in stores:
+        stage, partition = store.stem.rsplit("-state-", 1)
+        topic = f"{settings.app_id}-{stage}-state-changelog"
+        records = [(k, v) for k, v in read_topic(settings.bootstrap_servers, topic) if k is not None]
+        mine = [(k, v) for k, v in records if orjson.loads(k).startswith(f"{partition}|")]
+        metas = [v for k, v in mine if orjson.loads(k) == f"{partition}|m" and v is not None]
+        if not metas:
+            continue
+        db = rocksdict.Rdict(str(store), options=rocksdict.Options(raw_mode=True))
+        try:
+            if db.get(orjson.dumps(f"{partition}|m")) == metas[-1]:
+                continue  # the store already holds the last checkpoint
+            db[orjson.dumps(f"{partition}|m")] = metas[-1]
+            db[b"__faust\0offset__"] = str(len(mine) - 1).encode()  # no compaction yet: offsets are 0..n-1
+            changed += 1
+        finally:
+            db.close()
+    return changed
+
+
 def _damage(stores: list[Path], how: str) -> int:
     """Damage the local stores; returns how many files were damaged (or stores deleted)."""
     damaged = 0
@@ -171,12 +209,13 @@ def _damage(stores: list[Path], how: str) -> int:
     return damaged
 
 
-@pytest.mark.parametrize("how", ["deleted", "garbage", "bad-block"])
+@pytest.mark.parametrize("how", ["deleted", "garbage", "bad-block", "stale"])
 def test_a_lost_or_corrupted_local_store_is_rebuilt_from_the_changelog(
     worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path, how: str
 ) -> None:
     """`bad-block` flips bytes inside the stores' data files: RocksDB opens them, and iterating just stops early,
-    so without the check at start the worker would restore less state than it wrote, silently."""
+    so without the check at start the worker would restore less state than it wrote, silently. `stale` leaves
+    stores that read through and look complete but hold older entries: only the checkpoint's fingerprint tells."""
     settings, path, expected = prepare(worker_env, tmp_path, SMALL, produce=False)
     stages = split_file(path, 3)
 
@@ -197,9 +236,11 @@ def test_a_lost_or_corrupted_local_store_is_rebuilt_from_the_changelog(
         worker.stop()
     stores = sorted(Path(worker_env["ACW_DATA_DIR"]).rglob("*.db"))
     assert stores, "the worker left no local store to damage"
-    assert _damage(stores, how) > 0
+    assert (_make_stale(stores, settings) if how == "stale" else _damage(stores, how)) > 0
     run_stage(2)
     assert_equal(wait_for_outputs(settings, expected), expected)
     logged = (tmp_path / "worker-2.log").read_text(errors="replace")
-    if how != "deleted":
+    if how == "stale":
+        assert "disagrees with its checkpoint" in logged and "reading the changelog instead" in logged
+    elif how != "deleted":
         assert "is unreadable" in logged and "rebuild it from its changelog" in logged

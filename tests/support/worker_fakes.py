@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,16 @@ class OfflineWorker:
 
 
 def offline_worker(
-    tmp_path: Path, env: dict[str, str] | None = None, changelog: dict[str, dict[str, Any]] | None = None
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    changelog: dict[str, dict[str, Any]] | None = None,
+    local: dict[str, dict[str, Any]] | None = None,
 ) -> OfflineWorker:
-    """A worker on one partition per topic (unless `env` says otherwise), its tables loaded from `changelog`."""
+    """A worker on one partition per topic (unless `env` says otherwise), its tables loaded from `changelog`.
+
+    `changelog` is also what the stages read when they find the local store incomplete; `local`, when given,
+    is what the local stores hold instead (as a standby handover that lost changelog records would leave them).
+    """
     settings = Settings.from_env(
         {
             "ACW_STORE": "memory://",
@@ -164,14 +172,24 @@ def offline_worker(
     async def earliest_offset(tp: Any) -> int:
         return 0
 
+    async def read_log(topic: str, partition: int) -> AsyncIterator[tuple[bytes, bytes | None]]:
+        """The changelog a restore reads when the local store is not whole: `changelog`, then what was written."""
+        for key, value in (changelog or {}).get(topic, {}).items():
+            yield orjson.dumps(key), None if value is None else orjson.dumps(value)
+        for message in state.logs.get((topic, partition), []):
+            if message.key is not None:
+                yield message.key, message.value
+
     worker.sink._producer = output_producer  # type: ignore[assignment]
+    worker.clients.read_log = read_log  # type: ignore[method-assign]
     worker.clients.state_producer = state_producer  # type: ignore[method-assign]
     worker.clients.earliest_offset = earliest_offset  # type: ignore[method-assign]
     worker.app.consumer.ack = acked.append  # type: ignore[method-assign]
     worker.fail = failures.append  # type: ignore[method-assign]
     for stage in worker.stages:
         prefix = stage.table.changelog_topic.get_topic_name()
-        for key, value in (changelog or {}).get(prefix, {}).items():
+        store = changelog if local is None else local
+        for key, value in (store or {}).get(prefix, {}).items():
             if value is not None:
                 stage.table.data[key] = value
     return OfflineWorker(worker, outputs, state, acked, failures)

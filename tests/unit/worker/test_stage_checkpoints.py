@@ -36,7 +36,7 @@ def _worker(tmp_path: Path, on_first_flush: Callable[[OfflineWorker], Any]) -> O
 def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[AcwPipeline]:
     """Partition 0's runtime after applying `events` as the record at `offset`."""
     stage = ow.worker.intervals
-    rt = stage.runtimes.get(0) or stage.runtime(0)
+    rt = stage.runtimes.get(0) or asyncio.run(stage.runtime(0))
     for e in events:
         rt.core.offer(e)
     topic = ow.settings.input_topic
