@@ -129,18 +129,21 @@ class WindowStats:
         self.contacts += other.contacts
         self.with_acw += other.with_acw
         self.acw_ms += other.acw_ms
-        self.max_ms = max(self.max_ms, other.max_ms)
+        if other.max_ms > self.max_ms:
+            self.max_ms = other.max_ms
         self.talk_ms += other.talk_ms
         self.hold_ms += other.hold_ms
         self.handled += other.handled
         self.handle_ms += other.handle_ms
         self.handle_acw_ms += other.handle_acw_ms
         self.timed_out += other.timed_out
+        reasons = self.end_reasons
         for reason, n in other.end_reasons.items():
-            self.end_reasons[reason] = self.end_reasons.get(reason, 0) + n
+            reasons[reason] = reasons.get(reason, 0) + n
         self.durations.merge(other.durations)
         self.agent_acw_ms += other.agent_acw_ms
-        self.last_ended_ms = max(self.last_ended_ms, other.last_ended_ms)
+        if other.last_ended_ms > self.last_ended_ms:
+            self.last_ended_ms = other.last_ended_ms
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for state and partial records."""
@@ -183,8 +186,7 @@ class WindowStats:
 
     def to_record(self, wk: WindowKey, final: bool, updated_at_ms: int) -> dict[str, Any]:
         """The `schemas/acw_aggregate.avsc` record."""
-        p50 = self.durations.quantile(0.5)
-        p90 = self.durations.quantile(0.9)
+        p50, p90 = self.durations.quantiles((0.5, 0.9))
         return {
             "scope": wk.scope.value,
             "key": wk.key,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.domain.aggregates import Scope, WindowKey, WindowStats
-from streams.domain.alerts import WINDOW_KINDS, Episode, window_transition
+from streams.domain.alerts import WINDOW_KINDS, AlertRule, Episode, window_transition
 from streams.domain.pipeline import END_OF_STREAM, AggregationConfig
 from streams.domain.windows import WindowSpec
 
@@ -46,7 +46,10 @@ class WindowMerger:
         self.groups: dict[str, _Group] = {}
         self.progress: dict[int, int] = {}
         self.final_through_ms: int | None = None
-        self._window_rules = [r for r in config.rules if r.kind in WINDOW_KINDS]
+        self._rules_of: dict[tuple[WindowSpec, Scope], list[AlertRule]] = {}  # window rules by window and scope
+        for rule in config.rules:
+            if rule.kind in WINDOW_KINDS and rule.window is not None:
+                self._rules_of.setdefault((rule.window, rule.scope), []).append(rule)
         self._dirty: set[str] = set()  # state entries
         self._updated: set[tuple[str, int]] = set()  # (group, pane start) changed since the last updates
         self.counts: dict[str, int] = {"repeated_panes": 0, "stale_panes": 0}
@@ -135,9 +138,7 @@ class WindowMerger:
         stats = self._compose(group, wk)
         if stats is not None:
             out.aggregates.append((wk.record_key(), stats.to_record(wk, True, end + self.config.grace_ms)))
-        for rule in self._window_rules:
-            if rule.window != spec or rule.scope is not group.scope:
-                continue
+        for rule in self._rules_of.get((spec, group.scope), ()):
             episode, alert = window_transition(rule, wk, stats, group.episodes.get(rule.name))
             if alert is not None:
                 out.alerts.append(alert)
@@ -148,12 +149,18 @@ class WindowMerger:
                     group.episodes[rule.name] = episode
 
     def _compose(self, group: _Group, wk: WindowKey) -> WindowStats | None:
-        total: WindowStats | None = None
+        """The sum of a window's panes from every source; a lone pane is returned as it is (read, never changed)."""
+        parts: list[WindowStats] = []
+        panes = group.panes
         for start in range(wk.start_ms, wk.end_ms, self.config.pane_ms):
-            for source in sorted(group.panes.get(start, {})):
-                if total is None:
-                    total = WindowStats()
-                total.merge(group.panes[start][source])
+            copies = panes.get(start)
+            if copies:
+                parts.extend(copies.values())
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        total = WindowStats()
+        for part in parts:
+            total.merge(part)
         return total
 
     # --- updates and snapshots -----------------------------------------------------------------

@@ -71,11 +71,21 @@ class Durations:
 
     def quantile(self, q: float) -> float | None:
         """Nearest-rank q-quantile in ms (the ceil(q*n)-th smallest); None when empty."""
+        return self.quantiles((q,))[0]
+
+    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
+        """Several nearest-rank quantiles in ms, sorting the exact values once."""
         if not self.count:
-            return None
-        rank = max(1, math.ceil(q * self.count - 1e-9))  # ceil(q*n), immune to 0.9*n rounding up
+            return [None for _ in qs]
         if self.values is not None:
-            return float(sorted(self.values)[rank - 1])
+            ordered = sorted(self.values)
+            return [float(ordered[self._rank(q) - 1]) for q in qs]
+        return [self._sketch_quantile(self._rank(q)) for q in qs]
+
+    def _rank(self, q: float) -> int:
+        return max(1, math.ceil(q * self.count - 1e-9))  # ceil(q*n), immune to 0.9*n rounding up
+
+    def _sketch_quantile(self, rank: int) -> float:
         if rank <= self.zeros:
             return 0.0
         seen = self.zeros

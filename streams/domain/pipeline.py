@@ -114,9 +114,23 @@ class AcwPipeline:
         step = self.processor.offer(event)
         wm = self.processor.watermark_ms
         horizon = wm - self.rules.allowed_lateness_ms if wm is not None else None
-        if not step.intervals and not self.processor.opened and horizon == self.horizon_ms:
-            return step, _NOTHING
+        if not step.intervals and not self.processor.opened:
+            if horizon == self.horizon_ms:
+                return step, _NOTHING
+            if horizon is not None and self._quiet_until(horizon):
+                self.horizon_ms = horizon  # no open-ACW alert falls due and no pane closes: `_after` would do no more
+                return step, _NOTHING
         return step, self._after(step.intervals, horizon)
+
+    def _quiet_until(self, horizon: int) -> bool:
+        """Whether moving the horizon to `horizon` fires no open-ACW alert check and closes no pane."""
+        heap = self._open_heap
+        closed = self.closed_through_ms
+        return (
+            (not heap or heap[0][0] >= horizon)
+            and closed is not None
+            and self._pane_floor(horizon - self.config.grace_ms - 1) <= closed
+        )
 
     def advance(self, to_ms: int) -> Output:
         """Move stream time forward without an event (idle partitions, driven by wall-clock)."""
