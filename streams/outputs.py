@@ -47,7 +47,7 @@ class OutputSink(Protocol[S]):
 
 
 def route(out: Output, sink: OutputSink[S], source: S | None = None) -> None:
-    """Hand one step's outputs to `sink`: intervals, alerts, rejects, final panes, then progress."""
+    """Hand one step's outputs to `sink`: intervals, alerts, rejects, final panes, progress, then local windows."""
     for interval in out.intervals:
         sink.interval(interval)
     for alert in out.alerts:
@@ -58,6 +58,10 @@ def route(out: Output, sink: OutputSink[S], source: S | None = None) -> None:
         sink.pane(pane, stats)
     if out.progress is not None:
         sink.progress(out.progress)
+    for key, record in out.aggregates:
+        sink.aggregate(key, record)
+    for alert in out.window_alerts:
+        sink.alert(alert)
 
 
 def route_merged(out: MergeOutput, sink: OutputSink[Any]) -> None:

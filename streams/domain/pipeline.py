@@ -65,9 +65,20 @@ class Output:
     progress: int | None = None
     # Intervals whose pane was already final: (interval, reason).
     rejected: list[tuple[AcwInterval, str]] = field(default_factory=list)
+    # Windows finished where their panes were made (a scope that lives in one partition): records, then alerts.
+    aggregates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    window_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.intervals or self.alerts or self.final_panes or self.progress is not None or self.rejected)
+        return bool(
+            self.intervals
+            or self.alerts
+            or self.final_panes
+            or self.progress is not None
+            or self.rejected
+            or self.aggregates
+            or self.window_alerts
+        )
 
 
 Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id

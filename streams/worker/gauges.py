@@ -18,7 +18,8 @@ def update_gauges(worker: AcwWorker) -> None:
     m.agents_in_acw.set(sum(v.agents_in_acw for v in views))
     m.oldest_open.set(max((v.oldest_open_ms or 0 for v in views), default=0) / 1000)
     firing: dict[str, int] = {}
-    for counts in [v.firing for v in views] + [rt.core.firing() for rt in worker.merge.owned_runtimes()]:
+    cores = [*worker.intervals.owned_runtimes(), *worker.merge.owned_runtimes()]
+    for counts in [v.firing for v in views] + [rt.core.firing() for rt in cores]:
         for rule, n in counts.items():
             firing[rule] = firing.get(rule, 0) + n
     for rule in worker.aggregation.rules:

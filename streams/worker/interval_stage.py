@@ -7,7 +7,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from streams.domain.events import EventType, InvalidEvent
-from streams.domain.pipeline import AcwPipeline
+from streams.domain.partition import PartitionCore
 from streams.outputs import apply_event, route
 from streams.serialization import WriterSchemas, confluent_schema_id, encode_call_event
 from streams.sources.callevent import RekeyedSource
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from streams.worker.app import AcwWorker
 
 
-class IntervalStage(Stage[AcwPipeline]):
+class IntervalStage(Stage[PartitionCore]):
     """Call events in; intervals, interval alerts, dead letters and pane aggregates out."""
 
     name = "acw-intervals"
@@ -40,10 +40,10 @@ class IntervalStage(Stage[AcwPipeline]):
         # Re-keyed records are events already translated (and given their directory team) at their first topic.
         self.intakes[s.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
 
-    def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> AcwPipeline:
-        return AcwPipeline.restore(self.worker.rules, self.worker.aggregation, meta, entries)
+    def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> PartitionCore:
+        return PartitionCore.restore(self.worker.rules, self.worker.aggregation, meta, entries)
 
-    async def handle_batch(self, rt: PartitionRuntime[AcwPipeline], messages: list[Any]) -> None:
+    async def handle_batch(self, rt: PartitionRuntime[PartitionCore], messages: list[Any]) -> None:
         rt.last_event_wall = rt.last_advance_wall = time.monotonic()
         if self.writers is not None:
             await self._learn_writers(messages)
@@ -61,7 +61,7 @@ class IntervalStage(Stage[AcwPipeline]):
                 if schema_id is not None and schema_id not in writers:
                     await registry.learn(schema_id, writers)
 
-    def _apply(self, rt: PartitionRuntime[AcwPipeline], messages: list[Any], out: BatchOutputs) -> None:
+    def _apply(self, rt: PartitionRuntime[PartitionCore], messages: list[Any], out: BatchOutputs) -> None:
         """Decode, translate and apply a batch's records in order; metrics are counted once per batch."""
         core = rt.core
         rekey_topic = self.settings.rekey_topic
@@ -98,12 +98,12 @@ class IntervalStage(Stage[AcwPipeline]):
             self.metrics.rekeyed.inc(rekeyed_away)
         self._count(rt)
 
-    async def _restore(self, partition: int) -> PartitionRuntime[AcwPipeline]:
+    async def _restore(self, partition: int) -> PartitionRuntime[PartitionCore]:
         rt = await super()._restore(partition)
         rt.counted = _counts(rt.core)  # restored counts were added to the metrics of the process that made them
         return rt
 
-    def _count(self, rt: PartitionRuntime[AcwPipeline]) -> None:
+    def _count(self, rt: PartitionRuntime[PartitionCore]) -> None:
         """Add what the core counted since the last call to the metrics, and set the partition's stream time."""
         now = _counts(rt.core)
         before = rt.counted
@@ -134,6 +134,8 @@ class IntervalStage(Stage[AcwPipeline]):
                 out = self.worker.sink.outputs(rt.partition)
                 for wk, stats in rt.core.take_updates():
                     out.pane(wk, stats)
+                for key, record in rt.core.take_window_updates():
+                    out.aggregate(key, record)
                 wm = rt.core.processor.watermark_ms
                 if wm is not None:
                     for agent_id, view in rt.core.take_views():
@@ -173,7 +175,7 @@ class IntervalStage(Stage[AcwPipeline]):
                 self.busy -= 1
 
 
-def _counts(core: AcwPipeline) -> dict[str, int]:
+def _counts(core: PartitionCore) -> dict[str, int]:
     """The core's running counts that the metrics follow."""
     processor = core.processor
     counts = processor.counts

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streams.domain.pipeline import AcwPipeline
+from streams.domain.partition import PartitionCore
 from streams.worker.stage import PartitionRuntime
 from tests.support.worker_fakes import Message, OfflineWorker, offline_worker
 from tests.unit.domain.builders import ev
@@ -33,7 +33,7 @@ def _worker(tmp_path: Path, on_first_flush: Callable[[OfflineWorker], Any]) -> O
     return ow
 
 
-def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[AcwPipeline]:
+def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[PartitionCore]:
     """Partition 0's runtime after applying `events` as the record at `offset`."""
     stage = ow.worker.intervals
     rt = stage.runtimes.get(0) or asyncio.run(stage.runtime(0))
