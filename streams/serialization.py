@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 import fastavro
 import msgspec
@@ -271,23 +271,32 @@ def check_not_in_future(event: CallEvent, now_ms: int, max_ahead_ms: int) -> Cal
     return event
 
 
-class _JsonEvent(msgspec.Struct, gc=False):
-    """A CallEvent record as JSON carries it, for msgspec's typed decoding; fields as in call_event.avsc."""
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+_OptionalId = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None
+_OptionalText = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_LENGTH)] | None
+_OptionalMs = Annotated[int, msgspec.Meta(ge=0)] | None
 
-    event_id: str
+
+class _JsonEvent(msgspec.Struct, gc=False):
+    """A CallEvent record as JSON carries it, for msgspec's typed decoding; fields as in call_event.avsc.
+
+    The length, range and sign limits are the validator's, checked by msgspec while it decodes.
+    """
+
+    event_id: _Id
     event_type: str
-    occurred_at: int  # ISO-8601 strings take the validator's path
-    agent_id: str
-    contact_id: str | None = None
-    team_id: str | None = None
-    queue_id: str | None = None
-    status: str | None = None
-    disposition_code: str | None = None
-    source: str | None = None
+    occurred_at: Annotated[int, msgspec.Meta(ge=MIN_TIMESTAMP_MS, lt=MAX_TIMESTAMP_MS)]  # ISO-8601: the validator
+    agent_id: _Id
+    contact_id: _OptionalId = None
+    team_id: _OptionalId = None
+    queue_id: _OptionalId = None
+    status: _OptionalText = None
+    disposition_code: _OptionalText = None
+    source: _OptionalText = None
     channel: str | None = None
     attributes: dict[str, str] | None = None
-    talk_ms: int | None = None
-    hold_ms: int | None = None
+    talk_ms: _OptionalMs = None
+    hold_ms: _OptionalMs = None
     restated: bool | None = None
 
 
@@ -302,15 +311,7 @@ def _checked_json_event(data: bytes | str) -> CallEvent | None:
     except (msgspec.MsgspecError, ValueError):  # ValueError: bytes that are not UTF-8
         return None
     event_type = EVENT_TYPES_BY_NAME.get(w.event_type)
-    if event_type is None or not (0 < len(w.event_id) <= MAX_ID_LENGTH and 0 < len(w.agent_id) <= MAX_ID_LENGTH):
-        return None
-    if not MIN_TIMESTAMP_MS <= w.occurred_at < MAX_TIMESTAMP_MS:
-        return None
-    ids = (w.contact_id, w.team_id, w.queue_id)
-    texts = (w.status, w.disposition_code, w.source)
-    if any(v is not None and len(v) > MAX_ID_LENGTH for v in ids):
-        return None
-    if any(v is not None and len(v) > MAX_TEXT_LENGTH for v in texts):
+    if event_type is None:
         return None
     channel = None
     if w.channel is not None:
@@ -319,12 +320,10 @@ def _checked_json_event(data: bytes | str) -> CallEvent | None:
             return None
     if event_type in CONTACT_EVENTS and not w.contact_id:
         return None
-    talk_ms, hold_ms = w.talk_ms, w.hold_ms
-    if (talk_ms is not None and talk_ms < 0) or (hold_ms is not None and hold_ms < 0):
-        return None
     return CallEvent(
-        w.event_id, event_type, w.occurred_at, w.agent_id, *ids, *texts,
-        channel, w.attributes or _NO_ATTRIBUTES, talk_ms, hold_ms, bool(w.restated),
+        w.event_id, event_type, w.occurred_at, w.agent_id, w.contact_id, w.team_id, w.queue_id,
+        w.status, w.disposition_code, w.source,
+        channel, w.attributes or _NO_ATTRIBUTES, w.talk_ms, w.hold_ms, bool(w.restated),
     )  # fmt: skip
 
 
