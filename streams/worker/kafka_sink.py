@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.intervals import AcwInterval
@@ -279,3 +279,36 @@ class KafkaSink:
             if lane.task is not None:
                 lane.task.cancel()
         self._lanes.clear()
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of a key, as its default partitioner computes it (aiokafka's, unpacking words at once).
+
+    The same value as `aiokafka.partitioner.murmur2` (a test compares them), in about half the time: the
+    sink places every output record itself, so this runs once per record.
+    """
+    length = len(data)
+    h = (0x9747B28C ^ length) & _MASK
+    words = length >> 2
+    if words:
+        for k in struct.unpack_from(f"<{words}I", data):
+            k = (k * _M) & _MASK
+            k ^= k >> 24
+            h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    tail = length & 3
+    if tail:
+        base = length & ~3
+        if tail >= 3:
+            h ^= data[base + 2] << 16
+        if tail >= 2:
+            h ^= data[base + 1] << 8
+        h ^= data[base]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h

@@ -7,7 +7,10 @@ import random
 from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from streams.worker.kafka_sink import murmur2
 from tests.support.seeds import logged_seed
 from tests.support.worker_fakes import offline_worker
 
@@ -66,3 +69,11 @@ def test_a_delivery_that_failed_makes_the_flush_fail(tmp_path: Path) -> None:
         return ""
 
     assert "broker gone" in asyncio.run(run())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=120))
+def test_murmur2_places_keys_where_kafkas_default_partitioner_does(key: bytes) -> None:
+    from aiokafka.partitioner import murmur2 as kafkas
+
+    assert murmur2(key) == kafkas(key)
