@@ -157,6 +157,8 @@ class IntervalStage(Stage[PartitionCore]):
             if not self._owns(partition):
                 continue
             rt = await self.runtime(partition)
+            if rt is None:
+                continue
             wm = rt.core.processor.watermark_ms
             idle = now - rt.last_event_wall >= self.settings.idle_advance_after_seconds
             if wm is None or not idle or rt.apply_lock.locked():

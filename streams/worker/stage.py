@@ -118,6 +118,8 @@ class Stage(Generic[C]):
         if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
             return  # fetched before a rebalance moved the partition away: its new owner processes it
         rt = await self.runtime(partition)
+        if rt is None:
+            return  # moved away while its state was read: its new owner processes the records
         self.busy += 1
         try:
             async with rt.apply_lock:
@@ -194,7 +196,7 @@ class Stage(Generic[C]):
             if resume is None or not self._owns(tp.partition):
                 continue
             rt = await self.runtime(tp.partition)
-            if resume <= rt.offsets.get(tp.topic, -1) + 1:
+            if rt is None or resume <= rt.offsets.get(tp.topic, -1) + 1:
                 continue
             self.busy += 1
             try:
@@ -342,11 +344,11 @@ class Stage(Generic[C]):
         """Whether this core still owns its partition (not revoked, not replaced)."""
         return self._owns(rt.partition) and self.runtimes.get(rt.partition) is rt
 
-    async def runtime(self, partition: int) -> PartitionRuntime[C]:
+    async def runtime(self, partition: int) -> PartitionRuntime[C] | None:
         """The partition's runtime, restored from its checkpoint on first use.
 
-        A restore that had to wait (reading the changelog) while the assignment changed is done again;
-        one for a partition no longer owned is returned without being kept.
+        A restore that had to wait (reading the changelog) while the assignment changed is done again, or
+        dropped (None) when the partition is no longer this worker's: its new owner restores it.
         """
         while True:
             rt = self.runtimes.get(partition)
@@ -360,7 +362,7 @@ class Stage(Generic[C]):
                 self.runtimes[partition] = rt
                 return rt
             if not self._owns(partition):
-                return rt
+                return None
 
     async def _restore(self, partition: int) -> PartitionRuntime[C]:
         """Rebuild a partition's core from the local store, or from the changelog when the store is not whole."""

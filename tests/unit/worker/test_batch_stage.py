@@ -175,6 +175,7 @@ def test_revocation_in_the_middle_of_a_batch(tmp_path: Path, assigned_back: bool
         assert acked == list(range(200))
         restored = offline_worker(tmp_path / "b", changelog=ow.changelog())
         rt = asyncio.run(restored.worker.intervals.runtime(0))
+        assert rt is not None
         assert rt.offsets[ow.settings.input_topic] == 199
     else:  # moved away: its new owner restores the last checkpoint and the batch is redelivered there
         assert acked == list(range(100))
@@ -272,3 +273,52 @@ def test_a_local_store_that_lost_a_checkpoints_entries_is_restored_from_the_chan
         for stage in second.worker.stages
     }
     assert rebuilt == {stage.name: float(stage.name in stages) for stage in second.worker.stages}
+
+
+@pytest.mark.parametrize("assigned_back", [False, True])
+def test_a_partition_moved_away_while_its_changelog_is_read_is_not_kept(tmp_path: Path, assigned_back: bool) -> None:
+    """A restore that awaits the changelog across a rebalance is dropped, or redone when the partition is back."""
+    events = _events()
+    cut = len(events) // 2
+    first = offline_worker(tmp_path / "a")
+
+    async def before() -> None:
+        first.assign({0})
+        await feed(first.worker.intervals, _messages(events, first.settings.input_topic)[: cut // 2], [37])
+        await first.checkpoint()
+        old = first.changelog()
+        await feed(first.worker.intervals, _messages(events, first.settings.input_topic)[cut // 2 : cut], [37])
+        await first.checkpoint()
+        changelogs.extend([old, first.changelog()])
+
+    changelogs: list[dict[str, dict[str, Any]]] = []
+    asyncio.run(before())
+    old, latest = changelogs
+    topic = next(t for t in latest if t.endswith("acw-intervals-state-changelog"))
+    second = offline_worker(tmp_path / "b", changelog=latest, local={topic: _stale_store(old, latest)[topic]})
+    stage = second.worker.intervals
+    read_log = second.worker.clients.read_log
+    reads = 0
+
+    async def read_across_a_rebalance(topic: str, partition: int) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 1:  # the first read: the partition moves away (and maybe back) meanwhile
+            second.revoke({0})
+            second.assign({0} if assigned_back else set())
+        async for record in read_log(topic, partition):
+            yield record
+
+    second.worker.clients.read_log = read_across_a_rebalance  # type: ignore[method-assign]
+
+    async def after() -> None:
+        second.assign({0})
+        await feed(stage, _messages(events, second.settings.input_topic)[cut:], [len(events)])
+
+    asyncio.run(after())
+    intervals = second.outputs.records(second.settings.intervals_topic)
+    if assigned_back:  # restored again after the rebalance, from the changelog, and the batch applied
+        assert reads == 2 and 0 in stage.runtimes and intervals
+        assert stage.runtimes[0].offsets[second.settings.input_topic] == len(events) - 1
+    else:  # dropped: not kept, nothing applied or sent; the new owner restores and processes the records
+        assert reads == 1 and stage.runtimes == {} and not intervals

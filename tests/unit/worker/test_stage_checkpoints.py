@@ -37,6 +37,7 @@ def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[P
     """Partition 0's runtime after applying `events` as the record at `offset`."""
     stage = ow.worker.intervals
     rt = stage.runtimes.get(0) or asyncio.run(stage.runtime(0))
+    assert rt is not None
     for e in events:
         rt.core.offer(e)
     topic = ow.settings.input_topic
