@@ -53,6 +53,14 @@ def _records(schema: Any) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries(required, optional=optional)
 
 
+def _compiled(name: str) -> tuple[Any, Any, Any]:
+    """A schema of ours without logical types, and its compiled encoder and decoder."""
+    schema = _without_logical_types(load_schema(name))
+    encode, decode = compile_encoder(schema), compile_decoder(schema)
+    assert encode is not None and decode is not None
+    return schema, encode, decode
+
+
 def _fastavro(schema: Any, record: Any) -> bytes:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), record)
@@ -61,9 +69,7 @@ def _fastavro(schema: Any, record: Any) -> bytes:
 
 @pytest.mark.parametrize("name", SCHEMAS)
 def test_every_schema_of_ours_compiles(name: str) -> None:
-    schema = _without_logical_types(load_schema(name))
-    assert compile_encoder(schema) is not None
-    assert compile_decoder(schema) is not None
+    _compiled(name)
 
 
 def _fastavro_read(schema: Any, data: bytes) -> Any:
@@ -84,9 +90,7 @@ def _same(a: Any, b: Any) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_compiled_decoder_reads_fastavros_record(name: str, data: st.DataObject) -> None:
-    schema = _without_logical_types(load_schema(name))
-    decode = compile_decoder(schema)
-    assert decode is not None
+    schema, _, decode = _compiled(name)
     encoded = _fastavro(schema, data.draw(_records(schema)))
     assert _same(decode(encoded), _fastavro_read(schema, encoded))
 
@@ -96,9 +100,7 @@ def test_compiled_decoder_reads_fastavros_record(name: str, data: st.DataObject)
 @given(data=st.data())
 def test_compiled_decoder_reads_damaged_bytes_as_fastavro_does_or_raises(name: str, data: st.DataObject) -> None:
     """Bytes flipped, cut off or added: whatever the compiled decoder returns, fastavro returns too."""
-    schema = _without_logical_types(load_schema(name))
-    decode = compile_decoder(schema)
-    assert decode is not None
+    schema, _, decode = _compiled(name)
     encoded = bytearray(_fastavro(schema, data.draw(_records(schema))))
     for _ in range(data.draw(st.integers(1, 3))):
         how = data.draw(st.sampled_from(["flip", "cut", "add"]))
@@ -121,9 +123,7 @@ def test_compiled_decoder_reads_damaged_bytes_as_fastavro_does_or_raises(name: s
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_compiled_encoder_writes_fastavros_bytes(name: str, data: st.DataObject) -> None:
-    schema = _without_logical_types(load_schema(name))
-    encode = compile_encoder(schema)
-    assert encode is not None
+    schema, encode, _ = _compiled(name)
     record = data.draw(_records(schema))
     assert encode(record) == _fastavro(schema, record)
 

@@ -196,13 +196,20 @@ def test_recovery_from_the_changelog_continues_where_the_checkpoint_left_off(tmp
 
     asyncio.run(before())
     second = offline_worker(tmp_path / "b", changelog=first.changelog())
+    _take_over_and_compare(first, second, events, cut, tmp_path)
+
+
+def _take_over_and_compare(
+    first: OfflineWorker, second: OfflineWorker, events: list[CallEvent], start: int, tmp_path: Path
+) -> None:
+    """The second worker takes partition 0 over from `start`; both workers' outputs together equal replay's."""
     # The merge stage's panes so far were consumed by the first worker; the second continues the pane log.
     second.outputs.logs[second.settings.panes_topic, 0] = list(first.outputs.logs[first.settings.panes_topic, 0])
     done = len(second.outputs.logs[second.settings.panes_topic, 0])
 
     async def after() -> None:
         second.assign({0})
-        await feed(second.worker.intervals, _messages(events, second.settings.input_topic)[cut:], [37])
+        await feed(second.worker.intervals, _messages(events, second.settings.input_topic)[start:], [37])
         await second.checkpoint()
         await _run_merge(second, done)
         await second.checkpoint()
@@ -253,21 +260,7 @@ def test_a_local_store_that_lost_a_checkpoints_entries_is_restored_from_the_chan
     local = {t: (_stale_store(old, latest)[t] if t in damaged else latest[t]) for t in latest}
     assert any(local[t] != latest[t] for t in damaged), "the checkpoints between the cuts changed nothing"
     second = offline_worker(tmp_path / "b", changelog=latest, local=local)
-    second.outputs.logs[second.settings.panes_topic, 0] = list(first.outputs.logs[first.settings.panes_topic, 0])
-    done = len(second.outputs.logs[second.settings.panes_topic, 0])
-
-    async def after() -> None:
-        second.assign({0})
-        await feed(second.worker.intervals, _messages(events, second.settings.input_topic)[cuts[1] :], [37])
-        await second.checkpoint()
-        await _run_merge(second, done)
-        await second.checkpoint()
-
-    asyncio.run(after())
-    intervals, aggregates = _replayed(events, second, tmp_path)
-    got_intervals, got_aggregates = _worker_outputs(first, second)
-    assert got_intervals == intervals
-    assert got_aggregates == aggregates
+    _take_over_and_compare(first, second, events, cuts[1], tmp_path)
     rebuilt = {
         stage.name: second.worker.metrics.restores_from_changelog.labels(stage.name)._value.get()
         for stage in second.worker.stages
