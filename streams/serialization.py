@@ -86,15 +86,15 @@ class AvroCodec:
     def __init__(self, name: str) -> None:
         self.name = name
         plain = _without_logical_types(load_schema(name))
-        self._compiled = compile_encoder(plain)
+        self._compiled_encode = compile_encoder(plain)
         self._compiled_decode = compile_decoder(plain)
         self.schema = fastavro.parse_schema(plain)
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """Avro binary of one record."""
-        if self._compiled is not None:
+        if self._compiled_encode is not None:
             try:
-                return self._compiled(record)
+                return self._compiled_encode(record)
             except Exception:  # a value the compiled encoder does not take: fastavro's result or error
                 pass
         return self.fastavro_encode(record)

@@ -1,4 +1,4 @@
-"""The interval stage: call events in; intervals, interval alerts, dead letters and pane aggregates out."""
+"""The interval stage: call events in; intervals, interval alerts, dead letters, AGENT windows and other panes out."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class IntervalStage(Stage[PartitionCore]):
-    """Call events in; intervals, interval alerts, dead letters and pane aggregates out."""
+    """Call events in; intervals, alerts, dead letters, AGENT windows and the other scopes' panes out."""
 
     name = "acw-intervals"
 

@@ -89,16 +89,21 @@ class SideClients:
         await consumer.start()
         return consumer
 
+    async def _offsets(self) -> Any:
+        """The consumer that answers offset questions, started on first use (call with `_offsets_lock` held)."""
+        if self._offsets_consumer is None:
+            self._offsets_consumer = await self._plain_consumer(group=True)
+        return self._offsets_consumer
+
     async def committed_offsets(self, tps: list[Any]) -> dict[Any, int]:
         """The group's committed offset of each partition that has one, asked without joining the group."""
         from aiokafka import TopicPartition
 
         async with self._offsets_lock:
-            if self._offsets_consumer is None:
-                self._offsets_consumer = await self._plain_consumer(group=True)
+            consumer = await self._offsets()
             out = {}
             for tp in tps:
-                offset = await self._offsets_consumer.committed(TopicPartition(tp.topic, tp.partition))
+                offset = await consumer.committed(TopicPartition(tp.topic, tp.partition))
                 if offset is not None and offset >= 0:
                     out[tp] = int(offset)
             return out
@@ -109,9 +114,8 @@ class SideClients:
 
         ktp = TopicPartition(tp.topic, tp.partition)
         async with self._offsets_lock:
-            if self._offsets_consumer is None:
-                self._offsets_consumer = await self._plain_consumer(group=True)
-            return int((await self._offsets_consumer.beginning_offsets([ktp]))[ktp])
+            consumer = await self._offsets()
+            return int((await consumer.beginning_offsets([ktp]))[ktp])
 
     async def read_range(self, tp: Any, start: int, stop: int) -> AsyncIterator[Any]:
         """Records [start, stop) of one partition, read with a plain consumer, one reader at a time."""
@@ -140,10 +144,9 @@ class SideClients:
 
         tp = TopicPartition(topic, partition)
         async with self._offsets_lock:
-            if self._offsets_consumer is None:
-                self._offsets_consumer = await self._plain_consumer(group=True)
-            start = (await self._offsets_consumer.beginning_offsets([tp]))[tp]
-            stop = (await self._offsets_consumer.end_offsets([tp]))[tp]
+            consumer = await self._offsets()
+            start = (await consumer.beginning_offsets([tp]))[tp]
+            stop = (await consumer.end_offsets([tp]))[tp]
         async for record in self.read_range(tp, start, stop):
             if record.key is not None:
                 yield record.key, record.value
