@@ -174,6 +174,8 @@ def read_long(data: bytes, i: int, first: int) -> tuple[int, int]:
         i += 1
         n |= (x & 0x7F) << shift
         if x < 0x80:
+            if n >> 64:
+                raise ValueError("varint past 64 bits")  # fastavro wraps it as a C integer would
             return (n >> 1) ^ -(n & 1), i
         shift += 7
         if shift > 63:

@@ -156,3 +156,26 @@ def test_a_value_the_compiled_encoder_rejects_is_written_or_rejected_by_fastavro
         avro.fastavro_encode(bad)
     with pytest.raises(type(by_fastavro.value)):
         avro.encode(bad)
+
+
+@pytest.mark.parametrize(
+    "varint",
+    [
+        b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02",  # bit 64 set: past 64 bits (fastavro wraps it)
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # the largest 64-bit value
+        b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # eleven bytes
+    ],
+)
+def test_a_long_past_64_bits_is_left_to_fastavro(varint: bytes) -> None:
+    avro = codec("call_event")
+    valid = avro.encode(
+        {"event_id": "e", "event_type": "AGENT_AVAILABLE", "occurred_at": 1, "agent_id": "a", "attributes": {}}
+    )
+    data = valid[:3] + varint + valid[4:]  # occurred_at (the one byte after the id and the type) replaced
+    try:
+        expected = avro.fastavro_decode(data)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            avro.decode(data)
+    else:
+        assert _same(avro.decode(data), expected)
