@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.domain.intervals import AcwInterval, EndReason
 from streams.domain.percentiles import Durations
@@ -33,9 +32,8 @@ def scope_keys(agent_id: str, team_id: str | None, queue_id: str | None) -> tupl
     )
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class WindowKey:
-    """One aggregate: a scope key in one window of one spec."""
+class WindowKey(NamedTuple):
+    """One aggregate: a scope key in one window of one spec (a tuple: hashed and compared at C speed)."""
 
     scope: Scope
     key: str
@@ -103,26 +101,30 @@ class WindowStats:
 
     def add(self, interval: AcwInterval) -> None:
         """Count one interval."""
-        acw = interval.ended_at_ms - interval.disconnected_at_ms
+        self.count(contribution(interval))
+
+    def count(self, c: Contribution) -> None:
+        """Count one interval's `contribution` (worked out once for all the panes it counts in)."""
+        acw, talk, hold, handled, timed_out, reason, ended = c
         self.contacts += 1
         if acw > 0:
             self.with_acw += 1
         self.acw_ms += acw
-        self.max_ms = max(self.max_ms, acw)
-        talk = _ms(interval.talk_seconds)
-        hold = _ms(interval.hold_seconds)
+        if acw > self.max_ms:
+            self.max_ms = acw
         self.talk_ms += talk
         self.hold_ms += hold
-        if interval.handle_seconds is not None:
+        if handled:
             self.handled += 1
             self.handle_ms += talk + hold + acw
             self.handle_acw_ms += acw
-        if interval.end_reason is EndReason.TIMED_OUT:
+        if timed_out:
             self.timed_out += 1
-        reason = interval.end_reason.value
-        self.end_reasons[reason] = self.end_reasons.get(reason, 0) + 1
+        reasons = self.end_reasons
+        reasons[reason] = reasons.get(reason, 0) + 1
         self.durations.add(acw)
-        self.last_ended_ms = max(self.last_ended_ms, interval.ended_at_ms)
+        if ended > self.last_ended_ms:
+            self.last_ended_ms = ended
 
     def merge(self, other: WindowStats) -> None:
         """Add another partition's sums."""
@@ -212,6 +214,23 @@ class WindowStats:
             "final": final,
             "updated_at": updated_at_ms,
         }
+
+
+# What one interval adds to a pane: acw, talk and hold ms, handled, timed out, end reason, ended_at.
+Contribution = tuple[int, int, int, bool, bool, str, int]
+
+
+def contribution(interval: AcwInterval) -> Contribution:
+    """The figures an interval adds to every pane it counts in."""
+    return (
+        interval.ended_at_ms - interval.disconnected_at_ms,
+        _ms(interval.talk_seconds),
+        _ms(interval.hold_seconds),
+        interval.handle_seconds is not None,
+        interval.end_reason is EndReason.TIMED_OUT,
+        interval.end_reason.value,
+        interval.ended_at_ms,
+    )
 
 
 def _ms(seconds: float | None) -> int:

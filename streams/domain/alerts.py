@@ -6,7 +6,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -50,11 +50,11 @@ class AlertRule:
     severity: str = "warning"
     window: WindowSpec | None = None
     min_contacts: int = 1
+    # The threshold of a duration rule in ms, worked out once (it is read for every interval).
+    threshold_ms: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def threshold_ms(self) -> int:
-        """The threshold of a duration rule in ms."""
-        return round(self.threshold * 1000)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold_ms", round(self.threshold * 1000))
 
 
 def preset_rules(benchmark: str, window: WindowSpec) -> list[AlertRule]:

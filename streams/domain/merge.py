@@ -51,6 +51,8 @@ class WindowMerger:
             if rule.kind in WINDOW_KINDS and rule.window is not None:
                 self._rules_of.setdefault((rule.window, rule.scope), []).append(rule)
         self._dirty: set[str] = set()  # state entries
+        self._by_start: dict[int, set[str]] = {}  # pane start -> groups holding a pane there
+        self._firing: set[str] = set()  # groups with a firing window alert
         self._updated: set[tuple[str, int]] = set()  # (group, pane start) changed since the last updates
         self.counts: dict[str, int] = {"repeated_panes": 0, "stale_panes": 0}
 
@@ -69,7 +71,10 @@ class WindowMerger:
         group = self.groups.get(name)
         if group is None:
             group = self.groups[name] = _Group(pane.scope, pane.key)
-        copies = group.panes.setdefault(pane.start_ms, {})
+        copies = group.panes.get(pane.start_ms)
+        if copies is None:
+            copies = group.panes[pane.start_ms] = {}
+            self._by_start.setdefault(pane.start_ms, set()).add(name)
         held = copies.get(source)
         if held is not None and (held.contacts, held.agent_acw_ms) > (stats.contacts, stats.agent_acw_ms):
             self.counts["stale_panes"] += 1  # a copy older than one already held (copies can overtake)
@@ -92,7 +97,7 @@ class WindowMerger:
             through = self._last_relevant_end()
         previous = self.final_through_ms
         if previous is None:  # windows ending before the first pane hold nothing
-            previous = min([s for g in self.groups.values() for s in g.panes] + [through])
+            previous = min(min(self._by_start, default=through), through)
         if through > previous:
             self._finalize(previous, through, out)
         self.final_through_ms = max(through, previous)
@@ -103,35 +108,31 @@ class WindowMerger:
     def _last_relevant_end(self) -> int:
         """At end of stream: the end of the last window holding any pane, plus a hop to resolve alerts."""
         pane = self.config.pane_ms
-        starts = [s for g in self.groups.values() for s in g.panes]
-        if not starts:
+        if not self._by_start:
             return self.final_through_ms or 0
-        end = max(starts) + self.config.max_size_ms + max(w.hop_ms for w in self.config.windows)
+        end = max(self._by_start) + self.config.max_size_ms + max(w.hop_ms for w in self.config.windows)
         return end - end % pane + pane
 
     def _finalize(self, after_ms: int, through_ms: int, out: MergeOutput) -> None:
         ends = sorted((end, spec) for spec in self.config.windows for end in spec.ends_between(after_ms, through_ms))
-        by_start: dict[int, set[str]] = {}
-        for name, group in self.groups.items():
-            for start in group.panes:
-                by_start.setdefault(start, set()).add(name)
-        firing = {name for name, g in self.groups.items() if g.episodes}
+        by_start = self._by_start
+        pane = self.config.pane_ms
         for end, spec in ends:
-            names = set(firing)
-            for start in range(end - spec.size_ms, end, self.config.pane_ms):
-                names |= by_start.get(start, set())
+            names = set(self._firing)  # firing keys are judged even without panes: no contacts resolves them
+            for start in range(end - spec.size_ms, end, pane):
+                holding = by_start.get(start)
+                if holding:
+                    names |= holding
             for name in sorted(names):
                 self._final_window(self.groups[name], name, spec, end, out)
-            firing = {name for name, g in self.groups.items() if g.episodes}
         horizon = through_ms - self.config.max_size_ms
-        for name in list(self.groups):
-            group = self.groups[name]
-            for start in [s for s in group.panes if s < horizon]:
-                for source in group.panes.pop(start):
+        for start in sorted(s for s in by_start if s < horizon):
+            for name in by_start.pop(start):
+                for source in self.groups[name].panes.pop(start):
                     self._dirty.add(_pane_entry(name, start, source))
                 self._updated.discard((name, start))
-            if not group.panes and not group.episodes:
-                del self.groups[name]
+        for name in [n for n, g in self.groups.items() if not g.panes and not g.episodes]:
+            del self.groups[name]
 
     def _final_window(self, group: _Group, name: str, spec: WindowSpec, end: int, out: MergeOutput) -> None:
         wk = WindowKey(group.scope, group.key, spec.size_ms, end - spec.size_ms)
@@ -147,20 +148,31 @@ class WindowMerger:
                     group.episodes.pop(rule.name, None)
                 else:
                     group.episodes[rule.name] = episode
+                if group.episodes:
+                    self._firing.add(name)
+                else:
+                    self._firing.discard(name)
 
     def _compose(self, group: _Group, wk: WindowKey) -> WindowStats | None:
-        """The sum of a window's panes from every source; a lone pane is returned as it is (read, never changed)."""
+        """The sum of a window's panes from every source; a lone pane is returned as it is (read, never changed).
+
+        Panes without contacts carry only agent ACW time, so they are added as that one figure.
+        """
         parts: list[WindowStats] = []
+        bare: list[WindowStats] = []  # panes with agent ACW time and no contacts
         panes = group.panes
         for start in range(wk.start_ms, wk.end_ms, self.config.pane_ms):
             copies = panes.get(start)
             if copies:
-                parts.extend(copies.values())
-        if len(parts) <= 1:
-            return parts[0] if parts else None
+                for stats in copies.values():
+                    (parts if stats.contacts else bare).append(stats)
+        if len(parts) + len(bare) <= 1:
+            return parts[0] if parts else bare[0] if bare else None
         total = WindowStats()
         for part in parts:
             total.merge(part)
+        for part in bare:
+            total.agent_acw_ms += part.agent_acw_ms
         return total
 
     # --- updates and snapshots -----------------------------------------------------------------
@@ -251,6 +263,11 @@ class WindowMerger:
             else:
                 rule, name = rest.split("|", 1)
                 merger._group(name).episodes[rule] = Episode(value[0], value[1])
+        for group_name, group in merger.groups.items():
+            for pane_start in group.panes:
+                merger._by_start.setdefault(pane_start, set()).add(group_name)
+            if group.episodes:
+                merger._firing.add(group_name)
         return merger
 
     def _group(self, name: str) -> _Group:

@@ -75,12 +75,18 @@ class Durations:
 
     def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
         """Several nearest-rank quantiles in ms, sorting the exact values once."""
-        if not self.count:
+        n = self.count
+        if not n:
             return [None for _ in qs]
-        if self.values is not None:
-            ordered = sorted(self.values)
-            return [float(ordered[self._rank(q) - 1]) for q in qs]
-        return [self._sketch_quantile(self._rank(q)) for q in qs]
+        values = self.values
+        if values is None:
+            return [self._sketch_quantile(self._rank(q)) for q in qs]
+        ordered = sorted(values) if n > 1 else values
+        out: list[float | None] = []
+        for q in qs:
+            rank = math.ceil(q * n - 1e-9)  # as `_rank`, inlined: this runs for every window record
+            out.append(float(ordered[rank - 1 if rank > 1 else 0]))
+        return out
 
     def _rank(self, q: float) -> int:
         return max(1, math.ceil(q * self.count - 1e-9))  # ceil(q*n), immune to 0.9*n rounding up

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.domain.agent_view import AgentView, view_of
-from streams.domain.aggregates import Scope, WindowKey, WindowStats, scope_keys, union_ms
+from streams.domain.aggregates import Scope, WindowKey, WindowStats, contribution, scope_keys, union_ms
 from streams.domain.alerts import AlertRule, RuleKind, interval_alerts, open_firing, open_resolved
 from streams.domain.events import CallEvent
 from streams.domain.intervals import AcwInterval
@@ -211,14 +211,17 @@ class AcwPipeline:
             self.counts["late_for_window"] += 1
             out.rejected.append((interval, "late_for_window"))
             return
+        counted = contribution(interval)
+        size = self.config.pane_ms
+        panes = self.panes
         for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
             if scope not in self._scopes:
                 continue
-            wk = WindowKey(scope, key, self.config.pane_ms, pane)
-            stats = self.panes.get(wk)
+            wk = WindowKey(scope, key, size, pane)
+            stats = panes.get(wk)
             if stats is None:
-                stats = self.panes[wk] = WindowStats()
-            stats.add(interval)
+                stats = panes[wk] = WindowStats()
+            stats.count(counted)
             self._dirty_panes.add(wk)
             self._updated_panes.add(wk)
         span = (disc, interval.ended_at_ms, interval.team_id, interval.queue_id)
@@ -251,30 +254,50 @@ class AcwPipeline:
 
     def _add_agent_acw(self, start_ms: int, end_ms: int, open_until: int) -> None:
         """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms)."""
-        per_agent: dict[str, list[Span]] = {a: list(s) for a, s in self.spans.items()}
+        per_agent: dict[str, list[Span]] = dict(self.spans)  # lists are shared, never changed here
         for (agent_id, _, disc), (team, queue) in self.open.items():
             if disc < end_ms:
-                per_agent.setdefault(agent_id, []).append((disc, max(disc, open_until), team, queue))
-        pane = self.config.pane_ms
+                per_agent[agent_id] = [*per_agent.get(agent_id, ()), (disc, max(disc, open_until), team, queue)]
+        scopes = self._scopes
         for agent_id, spans in per_agent.items():
+            inside = [s for s in spans if s[1] > start_ms and s[0] < end_ms]
+            if not inside:
+                continue
+            team, queue = inside[0][2], inside[0][3]
+            if all(s[2] == team and s[3] == queue for s in inside):  # one team and queue: one union for all scopes
+                keys = [g for g in scope_keys(agent_id, team, queue) if g[0] in scopes]
+                self._add_union(keys, [(a, b) for a, b, _, _ in inside], start_ms, end_ms)
+                continue
             groups: dict[tuple[Scope, str], list[tuple[int, int]]] = {}
-            for a, b, team, queue in spans:
-                if b <= start_ms or a >= end_ms:
-                    continue
+            for a, b, team, queue in inside:
                 for group in scope_keys(agent_id, team, queue):
-                    if group[0] in self._scopes:
+                    if group[0] in scopes:
                         groups.setdefault(group, []).append((a, b))
-            for (scope, key), group_spans in groups.items():
-                lo = max(start_ms, self._pane_floor(min(a for a, _ in group_spans)))
-                hi = min(end_ms, max(b for _, b in group_spans))
-                for p in range(lo, hi, pane):
-                    ms = union_ms(group_spans, p, p + pane)
-                    if ms:
-                        wk = WindowKey(scope, key, pane, p)
-                        stats = self.panes.get(wk)
-                        if stats is None:
-                            stats = self.panes[wk] = WindowStats()
-                        stats.agent_acw_ms += ms
+            for group, group_spans in groups.items():
+                self._add_union([group], group_spans, start_ms, end_ms)
+
+    def _add_union(
+        self, keys: list[tuple[Scope, str]], spans: list[tuple[int, int]], start_ms: int, end_ms: int
+    ) -> None:
+        """Add the union of `spans` within each pane of [start_ms, end_ms) to the agent ACW of `keys`' panes."""
+        pane = self.config.pane_ms
+        panes = self.panes
+        if len(spans) == 1:
+            a, b = spans[0]
+            lo = max(start_ms, a - a % pane)
+            hi = min(end_ms, b)
+        else:
+            lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
+            hi = min(end_ms, max(b for _, b in spans))
+        for p in range(lo, hi, pane):
+            ms = min(b, p + pane) - max(a, p) if len(spans) == 1 else union_ms(spans, p, p + pane)
+            if ms:
+                for scope, key in keys:
+                    wk = WindowKey(scope, key, pane, p)
+                    stats = panes.get(wk)
+                    if stats is None:
+                        stats = panes[wk] = WindowStats()
+                    stats.agent_acw_ms += ms
 
     def live(self) -> LiveView:
         """Open intervals, agents in ACW, the oldest open interval's age and firing open_over alerts."""
