@@ -98,7 +98,8 @@ async def _read_json(bootstrap: str, topic: str) -> list[Any]:
 def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
     run = uuid.uuid4().hex[:8]
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_") or k == "ACW_CONSUMER_FETCH_BYTES"}
+    memory_knobs = ("ACW_CONSUMER_FETCH_BYTES", "ACW_MALLOC_TUNING")  # passed on, to compare their figures
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_") or k in memory_knobs}
     env.update(
         {
             "ACW_BOOTSTRAP_SERVERS": bootstrap,

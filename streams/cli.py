@@ -276,7 +276,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.exposition import serve
         from streams.metrics import Metrics
         from streams.worker import run_worker
+        from streams.worker.allocator import tune
 
+        if settings.malloc_tuning:  # before any thread starts, so that no more arenas are made
+            tune(os.environ)
         registry = CollectorRegistry()
         if settings.metrics_port:
             serve(registry, settings.metrics_host, settings.metrics_port, settings.metrics_refresh_seconds)

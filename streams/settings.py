@@ -85,6 +85,7 @@ class Settings:
     checkpoint_interval_seconds: float = 5.0
     checkpoint_events: int = 50000
     consumer_fetch_bytes: int = 32 * 1024 * 1024
+    malloc_tuning: bool = True
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
