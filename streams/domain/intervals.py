@@ -200,19 +200,20 @@ class AgentState:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for the changelog; the seen event ids are stored apart, by time bucket (`seen_buckets`)."""
+        """Plain data for the changelog."""
         return {
             "t": self.team_id,
             "q": self.queue_id,
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
+            "s": dict(self.seen),
             **({"p": self.presence} if self.presence is not None else {}),
             **({"av": [self.activity, self.activity_status]} if self.activity is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, agent_id: str, d: dict[str, Any]) -> AgentState:
-        """Inverse of `to_dict`; a snapshot from before seen ids were stored apart carries them under "s"."""
-        seen = dict(d.get("s", ()))
+        """Inverse of `to_dict`."""
+        seen = dict(d["s"])
         return cls(
             agent_id=agent_id,
             team_id=d["t"],
@@ -224,19 +225,6 @@ class AgentState:
             activity=d["av"][0] if "av" in d else None,
             activity_status=d["av"][1] if "av" in d else None,
         )
-
-
-def seen_buckets(seen: dict[str, int], bucket_ms: int) -> dict[int, dict[str, int]]:
-    """Seen event ids grouped by the bucket of their event time (bucket = occurred_at // bucket_ms)."""
-    grouped: dict[int, dict[str, int]] = {}
-    for event_id, t in seen.items():
-        bucket = t // bucket_ms
-        ids = grouped.get(bucket)
-        if ids is None:
-            grouped[bucket] = {event_id: t}
-        else:
-            ids[event_id] = t
-    return grouped
 
 
 def close_interval(

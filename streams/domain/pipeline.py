@@ -358,8 +358,6 @@ class AcwPipeline:
             if state is None and agent_id in self.processor.agents:
                 state = self.processor.agents[agent_id].to_dict()
             entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in self.spans.get(agent_id, [])]}
-        for (agent_id, bucket), ids in self.processor.take_dirty_seen().items():
-            entries[_seen_entry(agent_id, bucket)] = ids
         for wk in self._dirty_panes:
             stats = self.panes.get(wk)
             entries[_pane_entry(wk)] = None if stats is None else stats.to_dict()
@@ -373,9 +371,6 @@ class AcwPipeline:
             if name.startswith("a|"):
                 self.processor.mark_dirty([name[2:]])
                 self._dirty_spans.add(name[2:])
-            elif name.startswith("i|"):
-                agent_id, bucket = _seen_key(name)
-                self.processor.mark_seen_dirty(agent_id, bucket)
             else:
                 self._dirty_panes.add(_pane_key(name, self.config.pane_ms))
 
@@ -390,7 +385,6 @@ class AcwPipeline:
         """Rebuild from `meta()` and `take_dirty()` entries."""
         pipe = cls(rules, config)
         agents = {}
-        seen = {}
         for name, value in entries.items():
             if value is None:
                 continue
@@ -399,11 +393,9 @@ class AcwPipeline:
                     agents[name[2:]] = value["s"]
                 if value["w"]:
                     pipe.spans[name[2:]] = [tuple(s) for s in value["w"]]
-            elif name.startswith("i|"):
-                seen[_seen_key(name)] = value
             else:
                 pipe.panes[_pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
-        pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents, seen)
+        pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents)
         if meta is not None:
             pipe.horizon_ms, pipe.closed_through_ms = meta["h"], meta["ct"]
         for agent in pipe.processor.agents.values():
@@ -421,15 +413,6 @@ class AcwPipeline:
 
 def _pane_entry(wk: WindowKey) -> str:
     return f"w|{wk.scope.value}|{wk.start_ms}|{wk.key}"
-
-
-def _seen_entry(agent_id: str, bucket: int) -> str:
-    return f"i|{agent_id}|{bucket}"
-
-
-def _seen_key(entry: str) -> tuple[str, int]:
-    agent_id, bucket = entry[2:].rsplit("|", 1)
-    return agent_id, int(bucket)
 
 
 def _pane_key(entry: str, pane_ms: int) -> WindowKey:

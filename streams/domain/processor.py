@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from streams.domain.events import CallEvent, EventType, event_from_record
-from streams.domain.intervals import AcwInterval, AgentState, EndReason, apply_event, close_interval, seen_buckets
+from streams.domain.intervals import AcwInterval, AgentState, EndReason, apply_event, close_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +57,6 @@ _LATE = Step(Disposition.LATE)
 _ACCEPTED = Step(Disposition.ACCEPTED)
 _RESTATED = Step(Disposition.RESTATED)
 _IGNORED = Step(Disposition.IGNORED)
-# Seen event ids are checkpointed in buckets of this much event time, so a checkpoint writes only the buckets
-# that gained ids (an agent's last minutes) instead of its whole hour of ids.
-SEEN_BUCKET_MS = 900_000
 # Where a platform reports its own ACW for a contact (attribute of WRAPUP_COMPLETED), and how far ours may differ.
 REPORTED_ACW_ATTRIBUTE = "reported_acw_ms"
 REPORTED_ACW_TOLERANCE_MS = 1000
@@ -92,11 +89,6 @@ class Processor:
         self.opened: list[tuple[str, str, int]] = []
         # Stream time at which idle agents are next swept of expired event ids and stale contacts.
         self._next_sweep_ms: int | None = None
-        # Seen-id buckets to checkpoint: (agent, bucket) that gained ids, agents whose ids were pruned (all of
-        # their buckets are written), and the buckets each agent has in the store (to delete emptied ones).
-        self._seen_added: set[tuple[str, int]] = set()
-        self._seen_rewrite: set[str] = set()
-        self._stored_buckets: dict[str, set[int]] = {}
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -111,7 +103,6 @@ class Processor:
         if agent is None:
             agent = self.agents[event.agent_id] = AgentState(event.agent_id)
         cutoff = (wm if wm is not None and wm > t else t) - self.config.dedup_window_ms
-        remembered = len(agent.seen) + 1
         if not agent.remember(event.event_id, t, cutoff):
             if event.restated:
                 self.counts["restated"] += 1
@@ -119,10 +110,6 @@ class Processor:
             self.counts["duplicates"] += 1
             return _DUPLICATE
         self._dirty.add(event.agent_id)
-        if len(agent.seen) == remembered:
-            self._seen_added.add((event.agent_id, t // SEEN_BUCKET_MS))
-        else:  # remembering pruned expired ids
-            self._seen_rewrite.add(event.agent_id)
         if wm is not None and t < wm - self.config.allowed_lateness_ms:
             if event.restated:
                 self.counts["restated"] += 1
@@ -241,7 +228,6 @@ class Processor:
             if agent.seen and min(agent.seen.values()) < seen_cutoff:
                 agent.seen = {k: t for k, t in agent.seen.items() if t >= seen_cutoff}
                 agent.seen_prune_at = max(64, 2 * len(agent.seen))
-                self._seen_rewrite.add(agent_id)
                 changed = True
             stale = [
                 cid
@@ -281,15 +267,13 @@ class Processor:
         return len(self._pending)
 
     def has_dirty(self) -> bool:
-        """Whether any agent or seen-id bucket changed since it was last taken."""
-        return bool(self._dirty or self._seen_added or self._seen_rewrite)
+        """Whether any agent changed since the last `take_dirty`."""
+        return bool(self._dirty)
 
     def forget_changes(self) -> None:
         """Drop change tracking without building snapshots (for runs that never checkpoint)."""
         self._dirty.clear()
         self._touched.clear()
-        self._seen_added.clear()
-        self._seen_rewrite.clear()
 
     def has_touched(self) -> bool:
         """Whether any agent's applied state changed since the last `take_touched`."""
@@ -310,41 +294,6 @@ class Processor:
         """Count agents as changed again (their last snapshot was not persisted)."""
         self._dirty.update(a for a in agent_ids if a in self.agents)
 
-    def take_dirty_seen(self) -> dict[tuple[str, int], dict[str, int] | None]:
-        """Seen-id buckets changed since the last call, by (agent, bucket): their ids, or None once emptied."""
-        wanted: dict[str, set[int]] = {}
-        for agent_id, bucket in self._seen_added:
-            wanted.setdefault(agent_id, set()).add(bucket)
-        out: dict[tuple[str, int], dict[str, int] | None] = {}
-        size = SEEN_BUCKET_MS
-        for agent_id in self._seen_rewrite:
-            agent = self.agents.get(agent_id)
-            grouped = seen_buckets(agent.seen, size) if agent is not None else {}
-            stored = self._stored_buckets.setdefault(agent_id, set())
-            for bucket in stored - grouped.keys():
-                out[(agent_id, bucket)] = None
-            for bucket, ids in grouped.items():
-                out[(agent_id, bucket)] = ids
-            stored.clear()
-            stored.update(grouped)
-        for agent_id, buckets in wanted.items():
-            if agent_id in self._seen_rewrite:
-                continue
-            seen = self.agents[agent_id].seen  # ids are only added here: each bucket named is non-empty
-            stored = self._stored_buckets.setdefault(agent_id, set())
-            for bucket in buckets:
-                lo, hi = bucket * size, bucket * size + size
-                out[(agent_id, bucket)] = {k: t for k, t in seen.items() if lo <= t < hi}
-                stored.add(bucket)
-        self._seen_added.clear()
-        self._seen_rewrite.clear()
-        return out
-
-    def mark_seen_dirty(self, agent_id: str, bucket: int) -> None:
-        """Count a seen-id bucket as changed again (not persisted): all of its agent's buckets are written next."""
-        self._stored_buckets.setdefault(agent_id, set()).add(bucket)
-        self._seen_rewrite.add(agent_id)
-
     def meta(self) -> dict[str, Any]:
         """Stream-level state (watermark and pending events) as plain data."""
         return {
@@ -354,22 +303,11 @@ class Processor:
         }
 
     @classmethod
-    def restore(
-        cls,
-        config: RulesConfig,
-        meta: dict[str, Any] | None,
-        agents: dict[str, dict[str, Any]],
-        seen: dict[tuple[str, int], dict[str, int]] | None = None,
-    ) -> Processor:
-        """Rebuild a processor from `meta()`, `take_dirty()` and `take_dirty_seen()` snapshots."""
+    def restore(cls, config: RulesConfig, meta: dict[str, Any] | None, agents: dict[str, dict[str, Any]]) -> Processor:
+        """Rebuild a processor from `meta()` and `take_dirty()` snapshots."""
         proc = cls(config)
-        seen = seen or {}
-        missing = {agent_id for agent_id, _ in seen} - agents.keys()
-        agents = {**agents, **{agent_id: AgentState(agent_id).to_dict() for agent_id in missing}}
         for agent_id, data in agents.items():
             agent = proc.agents[agent_id] = AgentState.from_dict(agent_id, data)
-            if "s" in data:  # a snapshot from before buckets: its ids go to buckets at the next checkpoint
-                proc._seen_rewrite.add(agent_id)
             for cid, contact in agent.contacts.items():
                 if contact.disconnected_at_ms is not None:
                     proc._deadlines.append(
@@ -380,11 +318,6 @@ class Processor:
                             contact.disconnected_at_ms,
                         )
                     )
-        for (agent_id, bucket), ids in sorted(seen.items()):
-            agent = proc.agents[agent_id]
-            agent.seen.update(ids)
-            agent.seen_prune_at = max(64, 2 * len(agent.seen))
-            proc._stored_buckets.setdefault(agent_id, set()).add(bucket)
         heapq.heapify(proc._deadlines)
         if meta is not None:
             proc.watermark_ms = meta["wm"]

@@ -97,18 +97,15 @@ def test_restore_from_checkpoint_and_redelivery_repeat_identical_records(data: s
     emitted: list[AcwInterval] = []
     proc = Processor(CONFIG)
     store: dict[str, dict[str, Any]] = {}
-    seen: dict[tuple[str, int], dict[str, int] | None] = {}
     for i, e in enumerate(events[:crash]):
         if i == cut:
             store.update(proc.take_dirty())
-            seen.update(proc.take_dirty_seen())
             meta = proc.meta()
         emitted.extend(proc.offer(e).intervals)
     if cut == crash:
         store.update(proc.take_dirty())
-        seen.update(proc.take_dirty_seen())
         meta = proc.meta()
-    restored = Processor.restore(CONFIG, meta, store, {k: v for k, v in seen.items() if v is not None})
+    restored = Processor.restore(CONFIG, meta, store)
     for e in events[cut:]:  # redelivery from the checkpoint's offset
         emitted.extend(restored.offer(e).intervals)
     emitted.extend(restored.finish())
