@@ -282,15 +282,14 @@ class AcwPipeline:
         """Add the union of `spans` within each pane of [start_ms, end_ms) to the agent ACW of `keys`' panes."""
         pane = self.config.pane_ms
         panes = self.panes
-        if len(spans) == 1:
+        lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
+        hi = min(end_ms, max(b for _, b in spans))
+        if len(spans) == 1:  # a lone span's share of a pane is a plain overlap
             a, b = spans[0]
-            lo = max(start_ms, a - a % pane)
-            hi = min(end_ms, b)
+            shares = [(p, min(b, p + pane) - max(a, p)) for p in range(lo, hi, pane)]
         else:
-            lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
-            hi = min(end_ms, max(b for _, b in spans))
-        for p in range(lo, hi, pane):
-            ms = min(b, p + pane) - max(a, p) if len(spans) == 1 else union_ms(spans, p, p + pane)
+            shares = [(p, union_ms(spans, p, p + pane)) for p in range(lo, hi, pane)]
+        for p, ms in shares:
             if ms:
                 for scope, key in keys:
                     wk = WindowKey(scope, key, pane, p)
