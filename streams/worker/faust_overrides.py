@@ -7,7 +7,8 @@ tables and their recovery. Two things are overridden:
   `Event`, with a `wait_first` per record; on our topics a partition's fetched records go to the
   stage in one call instead (`BatchConsumer._drain_messages`);
 - acknowledgements: repeated offsets in Faust's list of acknowledged offsets are dropped
-  (`dedupe_acks`), so its commits keep up after a seek.
+  (`dedupe_acks`), so its commits keep up after a seek; records waiting for a checkpoint are held as
+  `Acknowledgement`s, the fields `Consumer.ack` reads, instead of as Faust messages.
 
 `tests/unit/worker/test_faust_overrides.py` fails when an upgrade changes the code these replace.
 """
@@ -98,6 +99,23 @@ class BatchConsumer(Consumer):
             await self.perform_seek()
         except Exception as exc:
             log.warning("seeking back to the committed offsets failed: %s", exc)
+
+
+class Acknowledgement:
+    """What Faust's `Consumer.ack` reads of a message: held until a checkpoint instead of the message itself.
+
+    A stage acknowledges a record only once the checkpoint covering it is written, seconds after the
+    record was applied; a Faust message would keep its fetched key and value alive that long (tens of
+    MB at a high rate).
+    """
+
+    __slots__ = ("__weakref__", "acked", "offset", "topic", "tp")  # Faust discards it from a WeakSet
+
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.tp = tp
+        self.topic = tp.topic
+        self.offset = offset
+        self.acked = False
 
 
 class BatchApp(faust.App):

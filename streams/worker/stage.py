@@ -12,6 +12,7 @@ import orjson
 from faust.types import StreamT
 
 from streams.domain.core import Checkpointable
+from streams.worker.faust_overrides import Acknowledgement
 from streams.worker.fingerprint import Change, Fingerprint
 from streams.worker.kafka_sink import OutputsLost
 
@@ -35,7 +36,7 @@ class PartitionRuntime(Generic[C]):
     partition: int
     core: C  # AcwPipeline or WindowMerger
     offsets: dict[str, int] = field(default_factory=dict)
-    unacked: list[Any] = field(default_factory=list)  # Faust's ConsumerMessages
+    unacked: list[Acknowledgement] = field(default_factory=list)
     # Source topics checked for where delivery starts, for partitions with no stored offset yet.
     synced: set[str] = field(default_factory=set)
     # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
@@ -56,7 +57,7 @@ class _Snapshot:
     runtime: PartitionRuntime[Any]
     entries: dict[str, Any]
     meta: dict[str, Any]
-    unacked: list[Any]
+    unacked: list[Acknowledgement]
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Stage(Generic[C]):
                 await self.handle_batch(rt, messages)
         finally:
             self.busy -= 1
-        rt.unacked.extend(messages)
+        rt.unacked.extend([Acknowledgement(tp, m.offset) for m in messages])
         self.since_checkpoint += len(messages)
         if self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due():
             await self.checkpoint_now()

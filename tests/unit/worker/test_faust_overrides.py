@@ -11,8 +11,9 @@ import faust
 import pytest
 from faust.app.base import App
 from faust.transport.consumer import Consumer
+from faust.types import TP
 
-from streams.worker.faust_overrides import FAUST_VERSION, BatchApp, BatchConsumer, dedupe_acks
+from streams.worker.faust_overrides import FAUST_VERSION, Acknowledgement, BatchApp, BatchConsumer, dedupe_acks
 
 # The code `streams/worker/faust_overrides.py` replaces or copies the checks of, as of FAUST_VERSION.
 # When an upgrade changes one of these, re-read it against the override, then update its digest here.
@@ -24,6 +25,8 @@ REPLACED: dict[str, tuple[Callable[..., Any], str]] = {
     "Consumer.getmany": (Consumer.getmany, "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e"),
     "Consumer._new_offset": (Consumer._new_offset, "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0"),
     "App._new_transport": (App._new_transport, "42db531312dd776fc3937154a32f19eeb9ad7d4ebc2722a92d081a2d271baea1"),
+    # Not replaced: the fields it reads are what `Acknowledgement` carries.
+    "Consumer.ack": (Consumer.ack, "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f"),
 }
 
 
@@ -43,6 +46,17 @@ def test_the_app_builds_its_consumer_from_the_batch_consumer() -> None:
     assert app.batch_handlers == {}
     assert app.transport.Consumer is BatchConsumer
     assert type(app.consumer) is BatchConsumer
+
+
+def test_faust_acknowledges_an_acknowledgement_once_as_it_would_the_message() -> None:
+    app = BatchApp("acw-override-test", broker="kafka://127.0.0.1:9", web_enabled=False)
+    app.topics._acking_topics.add("t")  # as subscribing the stage's topic with acks does
+    tp = TP("t", 0)
+    first = Acknowledgement(tp, 5)
+    assert app.consumer.ack(first) is True and first.acked
+    assert app.consumer.ack(first) is False  # a repeat is ignored
+    assert app.consumer.ack(Acknowledgement(tp, 6)) is True
+    assert app.consumer._acked[tp] == [5, 6]
 
 
 class _Acked:
