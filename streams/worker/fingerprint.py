@@ -49,15 +49,14 @@ class Fingerprint:
 
     def after(self, changes: Iterable[tuple[str, bytes | None]]) -> Change:
         """What writing these entries (None deletes) makes of the fingerprint; nothing changes until `commit`."""
-        hashes: dict[str, int | None] = {}
-        digest, count = self.digest, len(self.hashes)
+        change = self.change()
         for name, value in changes:
-            old = hashes[name] if name in hashes else self.hashes.get(name)
-            new = None if value is None else entry_hash(name, value)
-            digest ^= (old or 0) ^ (new or 0)
-            count += (new is not None) - (old is not None)
-            hashes[name] = new
-        return Change(hashes, digest, count)
+            change.write(name, value)
+        return change
+
+    def change(self) -> Change:
+        """An empty change to this fingerprint, to `write` entries into one at a time."""
+        return Change(self.hashes, {}, self.digest, len(self.hashes))
 
     def commit(self, change: Change) -> None:
         """Take a change whose checkpoint was written."""
@@ -81,12 +80,21 @@ class Fingerprint:
 class Change:
     """A checkpoint's effect on a fingerprint: the new hash of each entry it writes (None: deleted)."""
 
-    __slots__ = ("count", "digest", "hashes")
+    __slots__ = ("base", "count", "digest", "hashes")
 
-    def __init__(self, hashes: dict[str, int | None], digest: int, count: int) -> None:
+    def __init__(self, base: Mapping[str, int], hashes: dict[str, int | None], digest: int, count: int) -> None:
+        self.base = base  # the hashes of the fingerprint this changes, read only
         self.hashes = hashes
         self.digest = digest
         self.count = count
+
+    def write(self, name: str, value: bytes | None) -> None:
+        """Count one entry written (None deletes), as its JSON bytes go to the changelog."""
+        old = self.hashes[name] if name in self.hashes else self.base.get(name)
+        new = None if value is None else entry_hash(name, value)
+        self.digest ^= (old or 0) ^ (new or 0)
+        self.count += (new is not None) - (old is not None)
+        self.hashes[name] = new
 
     def meta(self) -> dict[str, Any]:
         """The fields stored in the checkpoint's meta."""

@@ -325,21 +325,24 @@ class Stage(Generic[C]):
         fingerprint of every live entry after this checkpoint, for the next restore to check itself against.
         """
         p = snap.runtime.partition
-        values = [(entry, None if value is None else orjson.dumps(value)) for entry, value in snap.entries.items()]
-        change = snap.runtime.fingerprint.after(values)
-        records = [(orjson.dumps(f"{p}|{entry}"), value) for entry, value in values]
-        records.append((orjson.dumps(f"{p}|m"), orjson.dumps({**snap.meta, **change.meta()})))
-        futures = []
-        batch = producer.create_batch()
-        for k, v in records:
-            if batch.append(key=k, value=v, timestamp=None) is None:
-                log.warning("%s: checkpoint of partition %d spans several batches", self.name, p)
-                futures.append(await producer.send_batch(batch, topic, partition=p))
-                batch = producer.create_batch()
-                if batch.append(key=k, value=v, timestamp=None) is None:
-                    raise ValueError(f"state entry {k!r} is larger than a record batch")
-        futures.append(await producer.send_batch(batch, topic, partition=p))
+        change = snap.runtime.fingerprint.change()
+        batches = [producer.create_batch()]
+        for entry, value in snap.entries.items():  # each entry's JSON lives only until it is in the batch
+            v = None if value is None else orjson.dumps(value)
+            change.write(entry, v)
+            self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), v)
+        meta = orjson.dumps({**snap.meta, **change.meta()})
+        self._append(producer, batches, p, orjson.dumps(f"{p}|m"), meta)
+        futures = [await producer.send_batch(batch, topic, partition=p) for batch in batches]
         return futures, change
+
+    def _append(self, producer: Any, batches: list[Any], p: int, key: bytes, value: bytes | None) -> None:
+        """Add one record to the last batch, or to a new one when it is full."""
+        if batches[-1].append(key=key, value=value, timestamp=None) is None:
+            log.warning("%s: checkpoint of partition %d spans several batches", self.name, p)
+            batches.append(producer.create_batch())
+            if batches[-1].append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"state entry {key!r} is larger than a record batch")
 
     def _current(self, rt: PartitionRuntime[C]) -> bool:
         """Whether this core still owns its partition (not revoked, not replaced)."""
