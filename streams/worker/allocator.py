@@ -1,10 +1,10 @@
 """glibc malloc tuning for the worker: fewer arenas and large buffers mmapped, so freed memory leaves the process.
 
-The worker's peak resident memory is mostly allocator slack around fetched record batches and checkpoint
-buffers, not live objects (see docs/benchmarks.md). glibc reads `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_`
-only from the environment a process starts with; `mallopt` sets the same parameters from inside it. A value
-the operator already set in the environment is left alone, and on a C library without `mallopt` (musl,
-macOS) nothing changes.
+Part of the worker's resident memory is allocator slack left around freed fetch and checkpoint buffers (on
+the peers job, 612 MB peak RSS with glibc's defaults against 533 MB with these; docs/benchmarks.md). glibc
+reads `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` only from the environment a process starts with;
+`mallopt` sets the same parameters from inside it. A value the operator already set in the environment is
+left alone, and on a C library without `mallopt` (musl, macOS) nothing changes.
 """
 
 from __future__ import annotations
