@@ -2,12 +2,16 @@
 
     .venv/bin/pip install -e '.[bench]'   # memray
     .venv/bin/python -m bench.memory_peak [--events FILE] [--agents 20000] [--duration 2.5h] [--top 25]
+                                          [--python-allocators]
 
 Simulates the peers job's traffic (or reads a JSON Lines file of events), loads it into a local broker, runs
 `acw worker` with the peers job's settings under `memray run --native` until the last interval is out, and
 prints (and writes to bench/results/memory_peak.json) the live heap at its peak by allocation site, each
 site named by its innermost frames. memray slows the worker, so its events/s are not a throughput figure;
 environment variables such as ACW_CONSUMER_FETCH_BYTES pass through to the worker, to compare settings.
+Without `--python-allocators` memray sees Python's small objects only as the 256 KiB pymalloc arenas that hold
+them, each charged to whatever allocation happened to open it; with it every object is charged to its own site
+(slower, and the capture is larger).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def peak_sites(capture: Path, depth: int) -> tuple[int, list[tuple[str, int]]]:
     return sum(sites.values()), sites.most_common()
 
 
-def run(events: Path, n: int, expected_intervals: int, tmp: Path) -> tuple[float, Path]:
+def run(events: Path, n: int, expected_intervals: int, tmp: Path, python_allocators: bool) -> tuple[float, Path]:
     """The worker under memray over `events`; its peak RSS in MB and the capture file."""
     capture = tmp / "worker.memray"
     with services.broker(tmp / "kafka") as bootstrap:
@@ -58,8 +62,10 @@ def run(events: Path, n: int, expected_intervals: int, tmp: Path) -> tuple[float
         asyncio.run(produce_file(events, topic, settings, "json"))
         env, port = _worker_env(bootstrap, topic)
         env["ACW_IDLE_ADVANCE_AFTER_SECONDS"] = "0"
-        cmd = [sys.executable, "-m", "memray", "run", "--native", "-q", "-o", str(capture), "-m", "streams.cli"]
-        proc = subprocess.Popen([*cmd, "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", "memray", "run", "--native", "-q", "-o", str(capture)]
+        if python_allocators:
+            cmd.append("--trace-python-allocators")
+        proc = subprocess.Popen([*cmd, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
         rss = _PeakRss(proc.pid)
         try:
             deadline = time.monotonic() + 3600
@@ -81,6 +87,9 @@ def main() -> int:
     parser.add_argument("--duration", default="2.5h")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--depth", type=int, default=3, help="frames naming an allocation site")
+    parser.add_argument(
+        "--python-allocators", action="store_true", help="charge each Python object to its own site, not its arena"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "memory_peak.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -94,7 +103,7 @@ def main() -> int:
         job = Settings(windows=SAME_JOB["windows"], scopes=SAME_JOB["scopes"])
         replay([events], tmp / "replay", job.rules(), None, job.aggregation(), aggregate=False)
         expected = len((tmp / "replay" / "intervals.jsonl").read_bytes().splitlines())
-        peak_rss, capture = run(events, n, expected, tmp)
+        peak_rss, capture = run(events, n, expected, tmp, args.python_allocators)
         total, sites = peak_sites(capture, args.depth)
     print(f"{n:,} events; worker peak RSS {peak_rss:.0f} MB; live heap at its peak {total / 1e6:.0f} MB")
     for site, size in sites[: args.top]:
@@ -104,6 +113,7 @@ def main() -> int:
         "peak_rss_mb": round(peak_rss, 1),
         "heap_at_peak_mb": round(total / 1e6, 1),
         "sites_mb": {site: round(size / 1e6, 1) for site, size in sites[: args.top]},
+        "python_allocators_traced": args.python_allocators,
         "python": platform.python_version(),
     }
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
