@@ -3,12 +3,13 @@
 Faust stays the application: group membership, partition assignment, rebalance callbacks, changelog
 tables and their recovery. Two things are overridden:
 
-- delivery: Faust hands each fetched record to its conductor, a topic queue, a stream iterator and an
-  `Event`, with a `wait_first` per record; on our topics a partition's fetched records go to the
-  stage in one call instead (`BatchConsumer._drain_messages`);
+- delivery: Faust makes a message of each fetched record and hands it to its conductor, a topic queue, a
+  stream iterator and an `Event`, with a `wait_first` per record; on our topics a partition's fetched
+  records go to the stage as they were fetched, in one call (`BatchConsumer._drain_messages`);
 - acknowledgements: repeated offsets in Faust's list of acknowledged offsets are dropped
   (`dedupe_acks`), so its commits keep up after a seek; records waiting for a checkpoint are held as
-  `Acknowledgement`s, the fields `Consumer.ack` reads, instead of as Faust messages.
+  one `Acknowledgements` (a range of offsets) per delivered batch, and `acknowledge` does for the whole
+  batch what `Consumer.ack` does for one message.
 
 `tests/unit/worker/test_faust_overrides.py` fails when an upgrade changes the code these replace.
 """
@@ -22,20 +23,24 @@ from typing import Any
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer
-from faust.types import TP, Message
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 log = logging.getLogger("acw.worker")
 
 # The Faust release whose code this module replaces; see the test named above.
 FAUST_VERSION = "0.15.3"
 
-BatchHandler = Callable[[TP, list[Message]], Awaitable[None]]
+# A handler gets aiokafka's `ConsumerRecord`s as fetched (timestamps in ms), not Faust messages made of them.
+BatchHandler = Callable[[TP, list[Any]], Awaitable[None]]
 
 
 class BatchConsumer(Consumer):
     """Faust's aiokafka consumer, delivering a partition's fetched records in one call where a handler is set.
 
-    Topics without a handler (none in the worker today) keep Faust's per-record delivery. Kept from
+    A handler gets the fetched `ConsumerRecord`s themselves: no Faust message is made per record. Topics
+    without a handler (none in the worker today) keep Faust's per-record delivery. Kept from
     Faust's loop: the read-offset check that drops records already delivered and the tracking of
     skipped offsets for the commit (both per record); the commit trigger, flow control and the
     generation check that stops delivering a fetch made before a rebalance (per batch).
@@ -61,9 +66,12 @@ class BatchConsumer(Consumer):
                     if not batch or not (active is None or tp in active or tp in self._buffered_partitions):
                         continue
                     last = read_offset[tp]
-                    messages = [self._to_message(tp, r) for r in batch if last is None or r.offset >= last]
-                    if not messages:
-                        continue
+                    if last is None or batch[0].offset >= last:
+                        messages = batch
+                    else:
+                        messages = [r for r in batch if r.offset >= last]
+                        if not messages:
+                            continue
                     if acks_enabled_for(tp.topic):  # offsets a topic skips (transaction markers, compaction)
                         previous = last
                         for message in messages:
@@ -78,7 +86,8 @@ class BatchConsumer(Consumer):
                     if handler is not None:
                         await handler(tp, messages)
                     else:
-                        for message in messages:
+                        for record in messages:
+                            message = self._to_message(tp, record)
                             await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     read_offset[tp] = messages[-1].offset
         except self.consumer_stopped_errors:
@@ -101,21 +110,59 @@ class BatchConsumer(Consumer):
             log.warning("seeking back to the committed offsets failed: %s", exc)
 
 
-class Acknowledgement:
-    """What Faust's `Consumer.ack` reads of a message: held until a checkpoint instead of the message itself.
+class Acknowledgements:
+    """The offsets of one delivered batch of one partition, acknowledged together once a checkpoint covers them.
 
-    A stage acknowledges a record only once the checkpoint covering it is written, seconds after the
-    record was applied; a Faust message would keep its fetched key and value alive that long (tens of
-    MB at a high rate).
+    A stage acknowledges records only once the checkpoint covering them is written, seconds after they
+    were applied; holding one object per record (a Faust message, or the fields `Consumer.ack` reads)
+    cost a Python object and a call per record. A batch of consecutive offsets is held as a `range`.
     """
 
-    __slots__ = ("__weakref__", "acked", "offset", "topic", "tp")  # Faust discards it from a WeakSet
+    __slots__ = ("offsets", "tp")
 
-    def __init__(self, tp: TP, offset: int) -> None:
+    def __init__(self, tp: TP, offsets: range | list[int]) -> None:
         self.tp = tp
-        self.topic = tp.topic
-        self.offset = offset
-        self.acked = False
+        self.offsets = offsets
+
+    @classmethod
+    def of(cls, tp: TP, messages: list[Any]) -> Acknowledgements:
+        """The offsets of a batch's messages (given in offset order): a range unless the batch skips offsets."""
+        first, last = messages[0].offset, messages[-1].offset
+        if last - first + 1 == len(messages):
+            return cls(tp, range(first, last + 1))
+        return cls(tp, [m.offset for m in messages])
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+def acknowledge(consumer: Any, acks: Acknowledgements) -> int:
+    """Mark a batch's offsets acknowledged in Faust's consumer, as `Consumer.ack` does one message's.
+
+    Faust 0.15.3's `Consumer.ack`, per offset: only for topics with acks enabled, only at or past the
+    committed offset, once per offset (its index), appended to the offsets its commit reads, counted
+    for `commit_every`, waking whoever waits for acknowledgements. Offsets a batch skipped are not
+    added: Faust's gap tracking adds those, and a repeat would split the run a commit covers.
+    Returns how many offsets were new.
+    """
+    tp = acks.tp
+    with ack_lock:
+        if not consumer.app.topics.acks_enabled_for(tp.topic):
+            return 0
+        offsets = acks.offsets
+        committed = consumer._committed_offset[tp]
+        if committed is not None and offsets and offsets[0] < committed:
+            offsets = [o for o in offsets if o >= committed]
+        if offsets:
+            index = consumer._acked_index[tp]
+            if not index.isdisjoint(offsets):
+                offsets = [o for o in offsets if o not in index]
+            if offsets:
+                index.update(offsets)
+                consumer._acked[tp].extend(offsets)
+                consumer._n_acked += len(offsets)
+        notify(consumer._waiting_for_ack)
+        return len(offsets)
 
 
 class BatchApp(faust.App):

@@ -123,8 +123,7 @@ class BatchOutputs:
             "value": value if value is not None else source.value if source is not None else None,
         }
         kept = [h for h in (getattr(source, "headers", None) or ()) if not h[0].startswith("acw-")]
-        timestamp = getattr(source, "timestamp", None)  # Faust's messages carry it in seconds
-        ms = round(timestamp * 1000) if timestamp else None
+        ms = getattr(source, "timestamp", None)  # aiokafka's records carry it in ms
         partition = None if key is not None else self.partition
         self.records.append((topic, partition, key, sink.encoders[topic](record), ms, [*kept, *sink.headers[topic]]))
 

@@ -12,7 +12,7 @@ import orjson
 from faust.types import StreamT
 
 from streams.domain.core import Checkpointable
-from streams.worker.faust_overrides import Acknowledgement
+from streams.worker.faust_overrides import Acknowledgements, acknowledge
 from streams.worker.fingerprint import Change, Fingerprint
 from streams.worker.kafka_sink import OutputsLost
 
@@ -36,7 +36,7 @@ class PartitionRuntime(Generic[C]):
     partition: int
     core: C  # AcwPipeline or WindowMerger
     offsets: dict[str, int] = field(default_factory=dict)
-    unacked: list[Acknowledgement] = field(default_factory=list)
+    unacked: list[Acknowledgements] = field(default_factory=list)
     # Source topics checked for where delivery starts, for partitions with no stored offset yet.
     synced: set[str] = field(default_factory=set)
     # Held while a record or an idle advance is applied and its outputs sent: catch-up, delivery and
@@ -57,18 +57,7 @@ class _Snapshot:
     runtime: PartitionRuntime[Any]
     entries: dict[str, Any]
     meta: dict[str, Any]
-    unacked: list[Acknowledgement]
-
-
-@dataclass(frozen=True)
-class _CaughtUpMessage:
-    """The parts of a Kafka message `handle` reads, for records read outside Faust."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    unacked: list[Acknowledgements]
 
 
 class Stage(Generic[C]):
@@ -128,11 +117,11 @@ class Stage(Generic[C]):
                 done = rt.offsets.get(tp.topic)
                 skipped = tp.topic not in rt.synced if done is None else first.offset > done + 1
                 if skipped:
-                    await self._continue_state(rt, first)
+                    await self._continue_state(rt, tp, first.offset)
                 await self.handle_batch(rt, messages)
         finally:
             self.busy -= 1
-        rt.unacked.extend([Acknowledgement(tp, m.offset) for m in messages])
+        rt.unacked.append(Acknowledgements.of(tp, messages))
         self.since_checkpoint += len(messages)
         if self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due():
             await self.checkpoint_now()
@@ -167,7 +156,7 @@ class Stage(Generic[C]):
         rt.offsets[message.topic] = message.offset
         return True
 
-    async def _continue_state(self, rt: PartitionRuntime[C], message: Any) -> None:
+    async def _continue_state(self, rt: PartitionRuntime[C], tp: Any, offset: int) -> None:
         """Make delivery continue the partition's state, catching up on records Faust skipped.
 
         Faust's streams drop (and acknowledge) records they consider stale, around rebalances and at
@@ -175,11 +164,10 @@ class Stage(Generic[C]):
         their offsets. The offsets stored with the state are the truth: when a delivered record is past
         them, the records in between are read with a plain consumer and applied first.
         """
-        topic = message.topic
-        expected = await self._expected(rt, message.tp)
-        if message.offset > expected:
-            await self._catch_up(rt, message.tp, expected, message.offset)
-        rt.synced.add(topic)
+        expected = await self._expected(rt, tp)
+        if offset > expected:
+            await self._catch_up(rt, tp, expected, offset)
+        rt.synced.add(tp.topic)
 
     async def reconcile(self) -> None:
         """Apply what Faust committed but this worker never applied, for partitions no record reaches.
@@ -226,7 +214,7 @@ class Stage(Generic[C]):
         self.metrics.rewinds.inc()
         batch: list[Any] = []
         async for record in self.worker.clients.read_range(tp, start, stop):
-            batch.append(_CaughtUpMessage(tp.topic, tp.partition, record.offset, record.key, record.value))
+            batch.append(record)
             if len(batch) >= CATCH_UP_BATCH:
                 await self.handle_batch(rt, batch)
                 batch = []
@@ -295,12 +283,12 @@ class Stage(Generic[C]):
                 changes.append(change)
                 written.append(snap)
             await asyncio.gather(*sent)
-            ack = self.worker.app.consumer.ack
+            consumer = self.worker.app.consumer
             for snap, change in zip(written, changes, strict=True):
                 snap.runtime.fingerprint.commit(change)  # written, whether or not the partition is still ours
                 if self._current(snap.runtime):
-                    for message in snap.unacked:
-                        ack(message)
+                    for acks in snap.unacked:
+                        acknowledge(consumer, acks)
             self.metrics.checkpoints.labels(self.name).inc()
         except OutputsLost as exc:
             # The core already moved past outputs that are gone: no later state may be written. Stopping

@@ -39,14 +39,14 @@ class FakeBatch:
 
 @dataclass
 class Message:
-    """The parts of a Faust `ConsumerMessage` the stages read."""
+    """The parts of an aiokafka `ConsumerRecord` the stages read (timestamp in ms)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp: float | None = None
+    timestamp: int | None = None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
@@ -86,8 +86,7 @@ class FakeProducer:
             return delivery
         log = self.logs[topic, partition]
         for key, value, timestamp, headers in batch.records:
-            ts = None if timestamp is None else timestamp / 1000
-            log.append(Message(topic, partition, len(log), key, value, ts, headers))
+            log.append(Message(topic, partition, len(log), key, value, timestamp, headers))
         delivery.set_result(None)
         return delivery
 
@@ -103,12 +102,17 @@ class OfflineWorker:
     worker: AcwWorker
     outputs: FakeProducer
     state: FakeProducer
-    acked: list[Any]
     failures: list[BaseException]
 
     @property
     def settings(self) -> Settings:
         return self.worker.settings
+
+    @property
+    def acked(self) -> list[Message]:
+        """The records acknowledged in the real Faust consumer's books (none is committed here), by partition."""
+        books = self.worker.app.consumer._acked
+        return [Message(tp.topic, tp.partition, offset, None, None) for tp in sorted(books) for offset in books[tp]]
 
     def assign(self, partitions: set[int]) -> None:
         """Assign these partitions of every stage's topics to the worker."""
@@ -160,7 +164,6 @@ def offline_worker(
     )
     worker = AcwWorker(settings, Metrics(CollectorRegistry()))
     outputs, state = FakeProducer(settings.partitions), FakeProducer(settings.partitions)
-    acked: list[Any] = []
     failures: list[BaseException] = []
 
     async def output_producer() -> FakeProducer:
@@ -184,7 +187,8 @@ def offline_worker(
     worker.clients.read_log = read_log  # type: ignore[method-assign]
     worker.clients.state_producer = state_producer  # type: ignore[method-assign]
     worker.clients.earliest_offset = earliest_offset  # type: ignore[method-assign]
-    worker.app.consumer.ack = acked.append  # type: ignore[method-assign]
+    for stage in worker.stages:  # acknowledged as the stages' subscriptions make them in a running app
+        worker.app.topics._acking_topics.update(stage.topics)
     worker.fail = failures.append  # type: ignore[method-assign]
     for stage in worker.stages:
         prefix = stage.table.changelog_topic.get_topic_name()
@@ -192,7 +196,7 @@ def offline_worker(
         for key, value in (store or {}).get(prefix, {}).items():
             if value is not None:
                 stage.table.data[key] = value
-    return OfflineWorker(worker, outputs, state, acked, failures)
+    return OfflineWorker(worker, outputs, state, failures)
 
 
 async def feed(stage: Any, messages: list[Message], batch_sizes: list[int]) -> None:

@@ -32,7 +32,7 @@ def _events() -> list[CallEvent]:
 
 def _messages(events: list[CallEvent], topic: str) -> list[Message]:
     return [
-        Message(topic, 0, i, e.agent_id.encode(), encode_call_event(e, "json"), e.occurred_at_ms / 1000)
+        Message(topic, 0, i, e.agent_id.encode(), encode_call_event(e, "json"), e.occurred_at_ms)
         for i, e in enumerate(events)
     ]
 
@@ -108,6 +108,23 @@ def test_batches_of_any_size_give_the_outputs_of_replay(tmp_path: Path) -> None:
     assert all(t is not None for t in timestamps)  # stamped with event time, not left to the broker
     acked = [m.offset for m in ow.acked if m.topic == ow.settings.input_topic]
     assert sorted(acked) == list(range(len(events)))  # every input record acknowledged, once
+
+
+def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(tmp_path: Path) -> None:
+    ow = offline_worker(tmp_path)
+    topic = ow.settings.input_topic
+    bad = Message(topic, 0, 0, b"a1", b"{not json", 1_772_438_400_123, [("trace", b"t-1"), ("acw-origin", b"x")])
+
+    async def run() -> None:
+        ow.assign({0})
+        await feed(ow.worker.intervals, [bad], [1])
+
+    asyncio.run(run())
+    [letter] = ow.outputs.records(ow.settings.dead_letter_topic)
+    assert letter.key == b"a1"
+    assert letter.timestamp == 1_772_438_400_123  # the source record's, in ms, as aiokafka gives it
+    assert ("trace", b"t-1") in letter.headers and ("acw-origin", b"x") not in letter.headers
+    assert [m.offset for m in ow.acked] == []  # acknowledged only once a checkpoint covers it
 
 
 def test_lost_output_batch_writes_no_state_and_a_restart_produces_it_again(tmp_path: Path) -> None:

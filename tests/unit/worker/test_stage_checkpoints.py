@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from streams.domain.partition import PartitionCore
-from streams.worker.faust_overrides import Acknowledgement
+from streams.worker.faust_overrides import Acknowledgements
 from streams.worker.stage import PartitionRuntime
 from tests.support.worker_fakes import Message, OfflineWorker, offline_worker
 from tests.unit.domain.builders import ev
@@ -43,7 +43,8 @@ def _applied(ow: OfflineWorker, offset: int, *events: Any) -> PartitionRuntime[P
         rt.core.offer(e)
     topic = ow.settings.input_topic
     rt.offsets[topic] = offset
-    rt.unacked.append(Acknowledgement(Message(topic, 0, offset, None, None).tp, offset))
+    record = Message(topic, 0, offset, None, None)
+    rt.unacked.append(Acknowledgements.of(record.tp, [record]))
     return rt
 
 
