@@ -144,6 +144,12 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.checkpoint_entries = Counter(
+            "acw_checkpoint_entries_total",
+            "State entries (agents, panes, windows) written or deleted by checkpoints, by stage.",
+            ["stage"],
+            registry=r,
+        )
         self.processing_lag = Histogram(
             "acw_processing_lag_seconds",
             "Wall-clock now minus the interval's end (event time), at emit.",

@@ -290,6 +290,7 @@ class Stage(Generic[C]):
                     for acks in snap.unacked:
                         acknowledge(consumer, acks)
             self.metrics.checkpoints.labels(self.name).inc()
+            self.metrics.checkpoint_entries.labels(self.name).inc(sum(len(snap.entries) for snap in written))
         except OutputsLost as exc:
             # The core already moved past outputs that are gone: no later state may be written. Stopping
             # makes the next start restore the last checkpoint and produce them again.

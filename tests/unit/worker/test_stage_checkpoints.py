@@ -74,6 +74,8 @@ def test_a_snapshot_skipped_by_a_rebalance_that_keeps_the_partition_is_written_b
     assert partition == 0
     assert {"0|a|a1", "0|a|a2", "0|m"} <= keys  # a1's change from the skipped snapshot is not lost
     assert [m.offset for m in ow.acked] == [10, 11]
+    written = ow.worker.metrics.registry.get_sample_value("acw_checkpoint_entries_total", {"stage": "acw-intervals"})
+    assert written == len(keys - {"0|m"})  # every entry but the meta, counted once although snapshotted twice
 
 
 def test_a_snapshot_of_a_partition_that_moved_away_is_neither_written_nor_acknowledged(tmp_path: Path) -> None:
