@@ -148,7 +148,10 @@ def run_worker(bootstrap: str, topic: str, n: int, expected_intervals: int) -> d
             if t0 is None and _metric(port, "acw_events_consumed_total") > 0:
                 t0 = time.monotonic()
             if t0 is not None and _metric(port, "acw_intervals_total") >= expected_intervals:
-                return {"events_per_s": n / (time.monotonic() - t0), "peak_rss_mb": rss.stop()}
+                result = {"events_per_s": n / (time.monotonic() - t0), "peak_rss_mb": rss.stop()}
+                # What the checkpoints wrote per event so far (0 from a checkout without the counter).
+                result["checkpoint_entries_per_event"] = _metric(port, "acw_checkpoint_entries_total") / n
+                return result
             time.sleep(0.05 if t0 is None else END_POLL_S)
         raise RuntimeError("the worker did not emit every interval in time")
     finally:
