@@ -132,9 +132,6 @@ class Acknowledgements:
             return cls(tp, range(first, last + 1))
         return cls(tp, [m.offset for m in messages])
 
-    def __len__(self) -> int:
-        return len(self.offsets)
-
 
 def acknowledge(consumer: Any, acks: Acknowledgements) -> int:
     """Mark a batch's offsets acknowledged in Faust's consumer, as `Consumer.ack` does one message's.

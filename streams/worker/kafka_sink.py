@@ -123,7 +123,8 @@ class BatchOutputs:
             "value": value if value is not None else source.value if source is not None else None,
         }
         kept = [h for h in (getattr(source, "headers", None) or ()) if not h[0].startswith("acw-")]
-        ms = getattr(source, "timestamp", None)  # aiokafka's records carry it in ms
+        ms = getattr(source, "timestamp", None)  # aiokafka's records carry it in ms, -1 when the record has none
+        ms = ms if ms is not None and ms >= 0 else None
         partition = None if key is not None else self.partition
         self.records.append((topic, partition, key, sink.encoders[topic](record), ms, [*kept, *sink.headers[topic]]))
 

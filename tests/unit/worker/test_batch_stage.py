@@ -110,10 +110,16 @@ def test_batches_of_any_size_give_the_outputs_of_replay(tmp_path: Path) -> None:
     assert sorted(acked) == list(range(len(events)))  # every input record acknowledged, once
 
 
-def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [(1_772_438_400_123, 1_772_438_400_123), (-1, None)],  # -1: the record has none; the broker stamps it
+)
+def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(
+    tmp_path: Path, timestamp: int, expected: int | None
+) -> None:
     ow = offline_worker(tmp_path)
     topic = ow.settings.input_topic
-    bad = Message(topic, 0, 0, b"a1", b"{not json", 1_772_438_400_123, [("trace", b"t-1"), ("acw-origin", b"x")])
+    bad = Message(topic, 0, 0, b"a1", b"{not json", timestamp, [("trace", b"t-1"), ("acw-origin", b"x")])
 
     async def run() -> None:
         ow.assign({0})
@@ -122,7 +128,7 @@ def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(tmp_pa
     asyncio.run(run())
     [letter] = ow.outputs.records(ow.settings.dead_letter_topic)
     assert letter.key == b"a1"
-    assert letter.timestamp == 1_772_438_400_123  # the source record's, in ms, as aiokafka gives it
+    assert letter.timestamp == expected  # the source record's, in ms, as aiokafka gives it
     assert ("trace", b"t-1") in letter.headers and ("acw-origin", b"x") not in letter.headers
     assert [m.offset for m in ow.acked] == []  # acknowledged only once a checkpoint covers it
 
