@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from streams.domain.dedup import SeenEvents
 from streams.domain.events import CONTACT_EVENTS, CallEvent, Channel, EventType
 
 # An AGENT_UNAVAILABLE carrying this attribute takes the agent's latest presence (the `status` of its latest
@@ -172,9 +173,8 @@ class AgentState:
     team_id: str | None = None
     queue_id: str | None = None
     contacts: dict[str, ContactState] = field(default_factory=dict)
-    # event_id -> occurred_at_ms of recently seen events, for de-duplication.
-    seen: dict[str, int] = field(default_factory=dict)
-    seen_prune_at: int = 64
+    # Recently seen event ids with their event times, for de-duplication.
+    seen: SeenEvents = field(default_factory=SeenEvents)
     # The `status` of the agent's latest AGENT_LOGGED_IN (a platform presence such as "Break"), until logout.
     presence: str | None = None
     # The latest agent-level event (LOGGED_IN, AVAILABLE, UNAVAILABLE, LOGGED_OUT) and its status: what the
@@ -190,14 +190,7 @@ class AgentState:
 
     def remember(self, event_id: str, occurred_at_ms: int, cutoff_ms: int) -> bool:
         """Record an event id; False if it was already seen (a duplicate)."""
-        seen = self.seen
-        if event_id in seen:
-            return False
-        seen[event_id] = occurred_at_ms
-        if len(seen) >= self.seen_prune_at:
-            self.seen = {k: t for k, t in seen.items() if t >= cutoff_ms}
-            self.seen_prune_at = max(64, 2 * len(self.seen))
-        return True
+        return self.seen.add(event_id, occurred_at_ms, cutoff_ms)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the changelog."""
@@ -205,7 +198,7 @@ class AgentState:
             "t": self.team_id,
             "q": self.queue_id,
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
-            "s": dict(self.seen),
+            "s": self.seen.to_dict(),
             **({"p": self.presence} if self.presence is not None else {}),
             **({"av": [self.activity, self.activity_status]} if self.activity is not None else {}),
         }
@@ -213,14 +206,12 @@ class AgentState:
     @classmethod
     def from_dict(cls, agent_id: str, d: dict[str, Any]) -> AgentState:
         """Inverse of `to_dict`."""
-        seen = dict(d["s"])
         return cls(
             agent_id=agent_id,
             team_id=d["t"],
             queue_id=d["q"],
             contacts={cid: ContactState.from_dict(c) for cid, c in d["c"].items()},
-            seen=seen,
-            seen_prune_at=max(64, 2 * len(seen)),
+            seen=SeenEvents.of(d["s"]),
             presence=d.get("p"),
             activity=d["av"][0] if "av" in d else None,
             activity_status=d["av"][1] if "av" in d else None,

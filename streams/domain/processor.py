@@ -225,9 +225,9 @@ class Processor:
         contact_cutoff = horizon_ms - cfg.contact_ttl_ms
         for agent_id, agent in self.agents.items():
             changed = False
-            if agent.seen and min(agent.seen.values()) < seen_cutoff:
-                agent.seen = {k: t for k, t in agent.seen.items() if t >= seen_cutoff}
-                agent.seen_prune_at = max(64, 2 * len(agent.seen))
+            oldest = agent.seen.oldest_ms()
+            if oldest is not None and oldest < seen_cutoff:
+                agent.seen.prune(seen_cutoff)
                 changed = True
             stale = [
                 cid
