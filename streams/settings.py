@@ -83,8 +83,9 @@ class Settings:
     benchmark: str = "general"
     alert_rules: str = ""
     checkpoint_interval_seconds: float = 5.0
-    checkpoint_events: int = 50000
-    consumer_fetch_bytes: int = 32 * 1024 * 1024
+    catch_up_checkpoint_interval_seconds: float = 30.0
+    checkpoint_events: int = 400000
+    consumer_fetch_bytes: int = 4 * 1024 * 1024
     malloc_tuning: bool = True
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
@@ -143,7 +144,12 @@ class Settings:
                 raise bad(name, "must be at least 1")
         if self.consumer_fetch_bytes < 65536:
             raise bad("consumer_fetch_bytes", "must be at least 65536")
-        for name in ("max_acw_seconds", "dedup_window_seconds", "checkpoint_interval_seconds"):
+        for name in (
+            "max_acw_seconds",
+            "dedup_window_seconds",
+            "checkpoint_interval_seconds",
+            "catch_up_checkpoint_interval_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")
         try:

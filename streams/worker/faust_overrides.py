@@ -32,8 +32,9 @@ log = logging.getLogger("acw.worker")
 # The Faust release whose code this module replaces; see the test named above.
 FAUST_VERSION = "0.15.3"
 
-# A handler gets aiokafka's `ConsumerRecord`s as fetched (timestamps in ms), not Faust messages made of them.
-BatchHandler = Callable[[TP, list[Any]], Awaitable[None]]
+# A handler gets aiokafka's `ConsumerRecord`s as fetched (timestamps in ms), not Faust messages made of them,
+# and the partition's end offset as last fetched (None: not known yet).
+BatchHandler = Callable[[TP, list[Any], int | None], Awaitable[None]]
 
 
 class BatchConsumer(Consumer):
@@ -81,10 +82,11 @@ class BatchConsumer(Consumer):
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    end_offset = self.highwater(tp)
+                    self.app.monitor.track_tp_end_offset(tp, end_offset)
                     handler = handlers.get(tp.topic)
                     if handler is not None:
-                        await handler(tp, messages)
+                        await handler(tp, messages, end_offset)
                     else:
                         for record in messages:
                             message = self._to_message(tp, record)

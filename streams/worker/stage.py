@@ -25,6 +25,8 @@ log = logging.getLogger("acw.worker")
 STATE_BATCH_BYTES = 32 * 1024 * 1024
 # Records caught up outside Faust are applied in batches of at most this many.
 CATCH_UP_BATCH = 5000
+# A partition is behind its input when a batch leaves more than this many records after it (a few polls' worth).
+BEHIND_RECORDS = 10000
 
 C = TypeVar("C", bound=Checkpointable)
 
@@ -44,6 +46,8 @@ class PartitionRuntime(Generic[C]):
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The core's counts already added to the metrics (empty: none yet, the restored counts are not new).
     counted: dict[str, int] = field(default_factory=dict)
+    # Whether the partition's last batch left more than BEHIND_RECORDS records unread after it.
+    behind: bool = False
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
     # The entries the last written checkpoint left in the changelog, to tell a later restore whether it is whole.
@@ -102,8 +106,11 @@ class Stage(Generic[C]):
         async for event in stream.noack().events():
             log.error("%s: record of %s delivered past the batch path, left unacked", self.name, event.message.tp)
 
-    async def consume_batch(self, tp: Any, messages: list[Any]) -> None:
-        """Apply one partition's fetched records in order, then checkpoint if one is due (never inside a batch)."""
+    async def consume_batch(self, tp: Any, messages: list[Any], end_offset: int | None = None) -> None:
+        """Apply one partition's fetched records in order, then checkpoint if one is due (never inside a batch).
+
+        `end_offset` is the partition's end as last fetched: it tells whether the partition is behind.
+        """
         partition = tp.partition
         if partition not in self.runtimes and self.owned is not None and partition not in self.owned:
             return  # fetched before a rebalance moved the partition away: its new owner processes it
@@ -122,6 +129,7 @@ class Stage(Generic[C]):
         finally:
             self.busy -= 1
         rt.unacked.append(Acknowledgements.of(tp, messages))
+        rt.behind = end_offset is not None and end_offset - messages[-1].offset - 1 > BEHIND_RECORDS
         self.since_checkpoint += len(messages)
         if self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due():
             await self.checkpoint_now()
@@ -224,10 +232,24 @@ class Stage(Generic[C]):
     # --- durable state ---------------------------------------------------------------------
 
     def checkpoint_due(self) -> bool:
-        """Whether unacknowledged work, or unsent updates, are older than the checkpoint interval."""
-        return (
-            self.since_checkpoint > 0 or self.has_updates()
-        ) and time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds
+        """Whether unacknowledged work, or unsent updates, are older than the checkpoint interval.
+
+        While a partition of the worker is behind its input (a topic read from far back), the longer catch-up
+        interval applies to every stage: a checkpoint rewrites every entry that changed since the last, and
+        reading from far back changes nearly all of them between two checkpoints (the merge stage's too, fed
+        by the interval stage's catch-up), so checkpointing by time then costs more than the work it saves at
+        a restart. ACW_CHECKPOINT_EVENTS still bounds the events a restart repeats.
+        """
+        if not (self.since_checkpoint > 0 or self.has_updates()):
+            return False
+        interval = self.settings.checkpoint_interval_seconds
+        if any(stage.catching_up() for stage in self.worker.stages):
+            interval = max(interval, self.settings.catch_up_checkpoint_interval_seconds)
+        return time.monotonic() - self.last_checkpoint >= interval
+
+    def catching_up(self) -> bool:
+        """Whether a partition this worker owns is behind its input."""
+        return any(rt.behind and self._owns(rt.partition) for rt in self.runtimes.values())
 
     def has_updates(self) -> bool:
         """Whether update records wait for the next checkpoint (records applied while the last one was taken)."""

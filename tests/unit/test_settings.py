@@ -63,3 +63,12 @@ def test_consumer_fetch_bytes_has_a_floor() -> None:
     assert Settings.from_env({"ACW_CONSUMER_FETCH_BYTES": "1048576"}).consumer_fetch_bytes == 1048576
     with pytest.raises(ConfigError, match="ACW_CONSUMER_FETCH_BYTES"):
         Settings.from_env({"ACW_CONSUMER_FETCH_BYTES": "1000"})
+
+
+def test_the_catch_up_checkpoint_interval_is_positive() -> None:
+    assert (
+        Settings.from_env({"ACW_CATCH_UP_CHECKPOINT_INTERVAL_SECONDS": "2.5"}).catch_up_checkpoint_interval_seconds
+        == 2.5
+    )
+    with pytest.raises(ConfigError, match="ACW_CATCH_UP_CHECKPOINT_INTERVAL_SECONDS"):
+        Settings.from_env({"ACW_CATCH_UP_CHECKPOINT_INTERVAL_SECONDS": "0"})

@@ -6,15 +6,18 @@ The stage is the product's own, with a real core and in-memory Kafka clients (`t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from streams.domain.partition import PartitionCore
+from streams.serialization import encode_call_event
 from streams.worker.faust_overrides import Acknowledgements
-from streams.worker.stage import PartitionRuntime
+from streams.worker.stage import BEHIND_RECORDS, PartitionRuntime
 from tests.support.worker_fakes import Message, OfflineWorker, offline_worker
 from tests.unit.domain.builders import ev
 
@@ -83,3 +86,66 @@ def test_a_snapshot_of_a_partition_that_moved_away_is_neither_written_nor_acknow
     _applied(ow, 10, ev(0, "AGENT_LOGGED_IN", agent="a1"))
     _checkpoint(ow)
     assert _written(ow) == [] and ow.acked == [] and ow.worker.intervals.runtimes == {}
+
+
+@pytest.mark.parametrize(
+    ("unread_after", "interval", "checkpoint_interval"),
+    [
+        (None, 5.0, 5.0),
+        (0, 5.0, 5.0),
+        (BEHIND_RECORDS, 5.0, 5.0),
+        (BEHIND_RECORDS + 1, 30.0, 5.0),
+        (BEHIND_RECORDS + 1, 60.0, 60.0),
+    ],
+    ids=["end unknown", "caught up", "just within", "behind", "behind, the longer checkpoint interval wins"],
+)
+def test_a_partition_behind_its_input_is_checkpointed_at_the_catch_up_interval(
+    tmp_path: Path, unread_after: int | None, interval: float, checkpoint_interval: float
+) -> None:
+    ow = offline_worker(
+        tmp_path,
+        {
+            "ACW_CHECKPOINT_INTERVAL_SECONDS": str(checkpoint_interval),
+            "ACW_CATCH_UP_CHECKPOINT_INTERVAL_SECONDS": "30",
+        },
+    )
+    ow.assign({0})
+    stage = ow.worker.intervals
+    event = ev(0, "AGENT_LOGGED_IN", agent="a1")
+    record = Message(ow.settings.input_topic, 0, 0, b"a1", encode_call_event(event, "json"), event.occurred_at_ms)
+    end_offset = None if unread_after is None else record.offset + 1 + unread_after
+    asyncio.run(stage.consume_batch(record.tp, [record], end_offset))
+    assert stage.since_checkpoint == 1  # applied, not yet checkpointed
+
+    stage.last_checkpoint = time.monotonic() - (interval - 1)
+    assert not stage.checkpoint_due()
+    stage.last_checkpoint = time.monotonic() - (interval + 0.1)
+    assert stage.checkpoint_due()
+
+
+def test_catching_up_holds_every_stages_checkpoints_and_ends_when_the_partition_reaches_its_end_or_moves_away(
+    tmp_path: Path,
+) -> None:
+    ow = offline_worker(tmp_path)
+    ow.assign({0})
+    stage = ow.worker.intervals
+    topic = ow.settings.input_topic
+
+    def deliver(offset: int, end_offset: int) -> None:
+        event = ev(offset, "AGENT_AVAILABLE", agent="a1")
+        record = Message(topic, 0, offset, b"a1", encode_call_event(event, "json"), event.occurred_at_ms)
+        asyncio.run(stage.consume_batch(record.tp, [record], end_offset))
+
+    merge = ow.worker.merge  # its input is not behind, but the panes it gets come from the interval stage's catch-up
+    merge.since_checkpoint = 1
+    merge.last_checkpoint = time.monotonic() - (ow.settings.checkpoint_interval_seconds + 1)
+    deliver(0, 50_000)
+    assert stage.catching_up() and not merge.catching_up()
+    assert not merge.checkpoint_due()  # the worker is catching up: every stage waits the catch-up interval
+    deliver(1, 2)  # the batch reached the partition's end
+    assert not stage.catching_up()
+    assert merge.checkpoint_due()
+    deliver(2, 50_000)
+    assert stage.catching_up()
+    ow.revoke({0})
+    assert not stage.catching_up()  # a partition this worker no longer owns does not hold its checkpoints back
