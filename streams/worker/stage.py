@@ -46,8 +46,10 @@ class PartitionRuntime(Generic[C]):
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The core's counts already added to the metrics (empty: none yet, the restored counts are not new).
     counted: dict[str, int] = field(default_factory=dict)
-    # Whether the partition's last batch left more than BEHIND_RECORDS records unread after it.
-    behind: bool = False
+    # When the partition's last batch, which left more than BEHIND_RECORDS records unread after it, came (None:
+    # the last batch did not). A partition whose records stop coming (paused, or its end is markers) counts as
+    # behind for one catch-up interval at most.
+    behind_at: float | None = None
     last_event_wall: float = field(default_factory=time.monotonic)
     last_advance_wall: float = field(default_factory=time.monotonic)
     # The entries the last written checkpoint left in the changelog, to tell a later restore whether it is whole.
@@ -129,7 +131,8 @@ class Stage(Generic[C]):
         finally:
             self.busy -= 1
         rt.unacked.append(Acknowledgements.of(tp, messages))
-        rt.behind = end_offset is not None and end_offset - messages[-1].offset - 1 > BEHIND_RECORDS
+        behind = end_offset is not None and end_offset - messages[-1].offset - 1 > BEHIND_RECORDS
+        rt.behind_at = time.monotonic() if behind else None
         self.since_checkpoint += len(messages)
         if self.since_checkpoint >= self.settings.checkpoint_events or self.checkpoint_due():
             await self.checkpoint_now()
@@ -248,8 +251,12 @@ class Stage(Generic[C]):
         return time.monotonic() - self.last_checkpoint >= interval
 
     def catching_up(self) -> bool:
-        """Whether a partition this worker owns is behind its input."""
-        return any(rt.behind and self._owns(rt.partition) for rt in self.runtimes.values())
+        """Whether a partition this worker owns was behind its input at its last batch, within a catch-up interval."""
+        since = time.monotonic() - self.settings.catch_up_checkpoint_interval_seconds
+        return any(
+            rt.behind_at is not None and rt.behind_at > since and self._owns(rt.partition)
+            for rt in self.runtimes.values()
+        )
 
     def has_updates(self) -> bool:
         """Whether update records wait for the next checkpoint (records applied while the last one was taken)."""

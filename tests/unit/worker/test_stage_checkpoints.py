@@ -123,7 +123,7 @@ def test_a_partition_behind_its_input_is_checkpointed_at_the_catch_up_interval(
     assert stage.checkpoint_due()
 
 
-def test_catching_up_holds_every_stages_checkpoints_and_ends_when_the_partition_reaches_its_end_or_moves_away(
+def test_catching_up_holds_every_stages_checkpoints_until_the_partition_reaches_its_end_stalls_or_moves_away(
     tmp_path: Path,
 ) -> None:
     ow = offline_worker(tmp_path)
@@ -146,6 +146,12 @@ def test_catching_up_holds_every_stages_checkpoints_and_ends_when_the_partition_
     assert not stage.catching_up()
     assert merge.checkpoint_due()
     deliver(2, 50_000)
+    assert stage.catching_up()
+    rt = stage.runtimes[0]
+    assert rt.behind_at is not None
+    rt.behind_at -= ow.settings.catch_up_checkpoint_interval_seconds + 1  # no batch came since (paused, stuck)
+    assert not stage.catching_up()
+    deliver(3, 50_000)
     assert stage.catching_up()
     ow.revoke({0})
     assert not stage.catching_up()  # a partition this worker no longer owns does not hold its checkpoints back
