@@ -24,7 +24,7 @@ from streams.serialization import FramedCodec, codec
 from streams.settings import Settings
 from streams.topics import EVENT_TIME, output_headers, topic_specs
 from streams.topics import outputs as output_specs
-from streams.worker.faust_overrides import BatchApp, dedupe_acks
+from streams.worker.faust_overrides import BatchApp
 from streams.worker.gauges import update_gauges
 from streams.worker.interval_stage import IntervalStage
 from streams.worker.kafka_clients import SideClients
@@ -171,7 +171,6 @@ class AcwWorker:
                 self._reconciling = asyncio.ensure_future(self._reconcile())
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
-            dedupe_acks(self.app.consumer)
             update_gauges(self)
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")

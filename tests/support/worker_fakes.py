@@ -36,6 +36,10 @@ class FakeBatch:
         self.records.append((key, value, timestamp, list(headers)))
         return len(self.records)
 
+    def size(self) -> int:
+        """Bytes of keys and values appended (an aiokafka batch's uncompressed size, near enough)."""
+        return sum(len(key or b"") + len(value or b"") for key, value, _, _ in self.records)
+
 
 @dataclass
 class Message:
@@ -112,7 +116,12 @@ class OfflineWorker:
     def acked(self) -> list[Message]:
         """The records acknowledged in the real Faust consumer's books (none is committed here), by partition."""
         books = self.worker.app.consumer._acked
-        return [Message(tp.topic, tp.partition, offset, None, None) for tp in sorted(books) for offset in books[tp]]
+        return [
+            Message(tp.topic, tp.partition, offset, None, None)
+            for tp in sorted(books)
+            for run in books[tp]
+            for offset in (run if isinstance(run, range) else [run])
+        ]
 
     def assign(self, partitions: set[int]) -> None:
         """Assign these partitions of every stage's topics to the worker."""
