@@ -23,6 +23,8 @@ log = logging.getLogger("acw.worker")
 
 # A partition's checkpoint is written as one record batch of at most this many (uncompressed) bytes.
 STATE_BATCH_BYTES = 32 * 1024 * 1024
+# A checkpoint waits for the batches it sent to be written before building more past this many bytes.
+STATE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
 # Records caught up outside Faust are applied in batches of at most this many.
 CATCH_UP_BATCH = 5000
 # A partition is behind its input when a batch leaves more than this many records after it (a few polls' worth).
@@ -58,10 +60,15 @@ class PartitionRuntime(Generic[C]):
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """One partition's state as of a checkpoint, and the events it covers."""
+    """One partition's state as of a checkpoint, and the events it covers.
+
+    `entries` empties as they are written into the record batch (each entry's plain data lives until its JSON
+    is in the batch); `names` keeps what they were, to count them as changed again if the write fails.
+    """
 
     runtime: PartitionRuntime[Any]
     entries: dict[str, Any]
+    names: list[str]
     meta: dict[str, Any]
     unacked: list[Acknowledgements]
 
@@ -278,7 +285,8 @@ class Stage(Generic[C]):
         for rt in self.runtimes.values():
             if self._owns(rt.partition) and (rt.unacked or rt.core.has_dirty()):
                 meta = {"core": rt.core.meta(), "offsets": dict(rt.offsets)}
-                snapshot.append(_Snapshot(rt, rt.core.take_dirty(), meta, rt.unacked))
+                entries = rt.core.take_dirty()
+                snapshot.append(_Snapshot(rt, entries, list(entries), meta, rt.unacked))
                 rt.unacked = []
         self.since_checkpoint = 0
         self.last_checkpoint = time.monotonic()
@@ -300,15 +308,20 @@ class Stage(Generic[C]):
             await self.worker.sink.flush()
             producer = await self.worker.clients.state_producer()
             topic = self.table.changelog_topic.get_topic_name()
-            sent = []
+            sent: list[Any] = []
+            in_flight = 0
             changes: list[Change] = []
             for snap in snapshot:
                 if not self._current(snap.runtime):
                     _unwritten(snap)  # its next owner restores from the last written state
                     skipped.add(id(snap))
                     continue
-                futures, change = await self._write_batch(producer, topic, snap)
+                if in_flight > STATE_IN_FLIGHT_BYTES:  # bound the batches held at once (catch-up dirties every entry)
+                    await asyncio.gather(*sent)
+                    in_flight = 0
+                futures, size, change = await self._write_batch(producer, topic, snap)
                 sent += futures
+                in_flight += size
                 changes.append(change)
                 written.append(snap)
             await asyncio.gather(*sent)
@@ -319,7 +332,7 @@ class Stage(Generic[C]):
                     for acks in snap.unacked:
                         acknowledge(consumer, acks)
             self.metrics.checkpoints.labels(self.name).inc()
-            self.metrics.checkpoint_entries.labels(self.name).inc(sum(len(snap.entries) for snap in written))
+            self.metrics.checkpoint_entries.labels(self.name).inc(sum(len(snap.names) for snap in written))
         except OutputsLost as exc:
             # The core already moved past outputs that are gone: no later state may be written. Stopping
             # makes the next start restore the last checkpoint and produce them again.
@@ -335,24 +348,28 @@ class Stage(Generic[C]):
         finally:
             self.checkpointing = None
 
-    async def _write_batch(self, producer: Any, topic: str, snap: _Snapshot) -> tuple[list[Any], Change]:
+    async def _write_batch(self, producer: Any, topic: str, snap: _Snapshot) -> tuple[list[Any], int, Change]:
         """One partition's checkpoint as one record batch (more only past STATE_BATCH_BYTES, with a warning).
 
         Keys are the JSON strings the table's key codec reads; None values delete. The meta comes last,
         so even a checkpoint split over batches never stores offsets ahead of its entries; it carries the
         fingerprint of every live entry after this checkpoint, for the next restore to check itself against.
+        Returns the delivery futures, the batches' size in bytes and the change to the fingerprint.
         """
         p = snap.runtime.partition
         change = snap.runtime.fingerprint.change()
         batches = [producer.create_batch()]
-        for entry, value in snap.entries.items():  # each entry's JSON lives only until it is in the batch
+        entries = snap.entries
+        for entry in snap.names:  # an entry's plain data and JSON live only until it is in the batch
+            value = entries.pop(entry)
             v = None if value is None else orjson.dumps(value)
             change.write(entry, v)
             self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), v)
         meta = orjson.dumps({**snap.meta, **change.meta()})
         self._append(producer, batches, p, orjson.dumps(f"{p}|m"), meta)
+        size = sum(batch.size() for batch in batches)
         futures = [await producer.send_batch(batch, topic, partition=p) for batch in batches]
-        return futures, change
+        return futures, size, change
 
     def _append(self, producer: Any, batches: list[Any], p: int, key: bytes, value: bytes | None) -> None:
         """Add one record to the last batch, or to a new one when it is full."""
@@ -462,5 +479,5 @@ class Stage(Generic[C]):
 
 def _unwritten(snap: _Snapshot) -> None:
     """Count a snapshot's changes and records as not yet checkpointed, for the runtime's next checkpoint."""
-    snap.runtime.core.mark_dirty(snap.entries)
+    snap.runtime.core.mark_dirty(snap.names)
     snap.runtime.unacked[:0] = snap.unacked

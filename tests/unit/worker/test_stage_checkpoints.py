@@ -16,6 +16,7 @@ import pytest
 
 from streams.domain.partition import PartitionCore
 from streams.serialization import encode_call_event
+from streams.worker import stage as stage_module
 from streams.worker.faust_overrides import Acknowledgements
 from streams.worker.stage import BEHIND_RECORDS, PartitionRuntime
 from tests.support.worker_fakes import Message, OfflineWorker, offline_worker
@@ -155,3 +156,41 @@ def test_catching_up_holds_every_stages_checkpoints_until_the_partition_reaches_
     assert stage.catching_up()
     ow.revoke({0})
     assert not stage.catching_up()  # a partition this worker no longer owns does not hold its checkpoints back
+
+
+@pytest.mark.parametrize(("bound", "sequential"), [(0, True), (1 << 30, False)])
+def test_a_checkpoint_waits_for_its_sent_batches_past_the_bytes_in_flight_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bound: int, sequential: bool
+) -> None:
+    """Catch-up dirties every entry: a checkpoint holds at most about STATE_IN_FLIGHT_BYTES of batches at once."""
+    monkeypatch.setattr(stage_module, "STATE_IN_FLIGHT_BYTES", bound)
+    ow = offline_worker(tmp_path)
+    ow.assign({0, 1})
+    steps: list[str] = []
+    create, send = ow.state.create_batch, ow.state.send_batch
+
+    def create_batch() -> Any:
+        steps.append("build")
+        return create()
+
+    async def send_batch(batch: Any, topic: str, partition: int) -> asyncio.Future[None]:
+        await send(batch, topic, partition)
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        steps.append(f"send {partition}")
+        asyncio.get_running_loop().call_soon(lambda: (steps.append(f"written {partition}"), delivered.set_result(None)))
+        return delivered
+
+    ow.state.create_batch = create_batch  # type: ignore[method-assign]
+    ow.state.send_batch = send_batch  # type: ignore[method-assign]
+    stage = ow.worker.intervals
+    for partition in (0, 1):
+        rt = asyncio.run(stage.runtime(partition))
+        assert rt is not None
+        rt.core.offer(ev(0, "AGENT_LOGGED_IN", agent=f"a{partition}"))
+    asyncio.run(stage._persist(stage._snapshot()))
+
+    if sequential:
+        assert steps == ["build", "send 0", "written 0", "build", "send 1", "written 1"]
+    else:
+        assert steps == ["build", "send 0", "build", "send 1", "written 0", "written 1"]
+    assert {p for (t, p) in ow.state.logs if t == stage.table.changelog_topic.get_topic_name()} == {0, 1}
