@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 # Below this many ids an agent's memory is not pruned on insert (the periodic sweep still prunes it).
 MIN_PRUNE_AT = 64
@@ -66,3 +66,45 @@ class SeenEvents:
     def to_dict(self) -> dict[str, int]:
         """Event id -> event time, in arrival order (the changelog's form)."""
         return dict(zip(self._ids, self._times, strict=True))
+
+    def snapshot(self) -> SeenSnapshot:
+        """An unchanging copy for a checkpoint, a third of `to_dict`'s size (no int object per id)."""
+        return SeenSnapshot(tuple(self._ids), array("q", self._times))
+
+
+class SeenSnapshot(Mapping[str, int]):
+    """Event id -> event time as of a checkpoint, read-only; JSON-encode it with `json_default`.
+
+    A checkpoint taken while catching up holds every agent's copy at once until it is written; as a dict
+    each id's time was a 32-byte int object and a dict slot, here it is 8 bytes in an array.
+    """
+
+    __slots__ = ("_ids", "_times")
+
+    def __init__(self, ids: tuple[str, ...], times: array[int]) -> None:
+        self._ids = ids
+        self._times = times
+
+    def __getitem__(self, event_id: str) -> int:
+        return self._times[self._ids.index(event_id)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def values(self) -> Iterator[int]:  # type: ignore[override]
+        """The event times, in arrival order (no lookup per id)."""
+        return iter(self._times)
+
+    def to_dict(self) -> dict[str, int]:
+        """Event id -> event time, in arrival order (the changelog's form)."""
+        return dict(zip(self._ids, self._times, strict=True))
+
+
+def json_default(value: object) -> object:
+    """orjson's `default` for checkpoint entries: a `SeenSnapshot` encodes as its `to_dict`."""
+    if isinstance(value, SeenSnapshot):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -194,11 +195,18 @@ class AgentState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the changelog."""
+        return self._plain(self.seen.to_dict())
+
+    def snapshot(self) -> dict[str, Any]:
+        """`to_dict` for a checkpoint: the seen ids a compact copy (JSON-encode with `dedup.json_default`)."""
+        return self._plain(self.seen.snapshot())
+
+    def _plain(self, seen: Mapping[str, int]) -> dict[str, Any]:
         return {
             "t": self.team_id,
             "q": self.queue_id,
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
-            "s": self.seen.to_dict(),
+            "s": seen,
             **({"p": self.presence} if self.presence is not None else {}),
             **({"av": [self.activity, self.activity_status]} if self.activity is not None else {}),
         }
