@@ -18,7 +18,6 @@ from pathlib import Path
 
 import orjson
 
-from streams.domain.dedup import json_default
 from streams.domain.partition import PartitionCore
 from streams.settings import Settings
 from streams.sources.callevent import CallEventSource
@@ -45,7 +44,7 @@ def main() -> int:
             core.take_updates()
             core.take_window_updates()
             started = time.perf_counter()
-            size = sum(len(orjson.dumps(v, default=json_default)) for v in core.take_dirty().values() if v is not None)
+            size = sum(len(orjson.dumps(v)) for v in core.take_dirty().values() if v is not None)
             spent += time.perf_counter() - started
             total, largest, checkpoints = total + size, max(largest, size), checkpoints + 1
     print(

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from aiokafka.codec import gzip_decode, gzip_encode, lz4_decode, lz4_encode, zstd_decode, zstd_encode
 
-from streams.domain.dedup import json_default
 from streams.domain.pipeline import AcwPipeline
 from streams.domain.processor import RulesConfig
 from streams.settings import Settings
@@ -35,9 +34,7 @@ def checkpoint_payload(agents: int) -> bytes:
         pipeline.offer(event)
     entries: dict[str, Any] = pipeline.take_dirty()
     entries["m"] = pipeline.meta()
-    return b"".join(
-        orjson.dumps(k) + (b"" if v is None else orjson.dumps(v, default=json_default)) for k, v in entries.items()
-    )
+    return b"".join(orjson.dumps(k) + (b"" if v is None else orjson.dumps(v)) for k, v in entries.items())
 
 
 def main() -> int:

@@ -38,7 +38,7 @@ class Checkpointable(ChangeTracking, Protocol):
         """Whether entries changed since the last `take_dirty`."""
 
     def take_dirty(self) -> dict[str, Any]:
-        """The changed entries (None: deleted), forgetting that they changed; JSON-encode with `dedup.json_default`."""
+        """The changed entries (None: deleted), forgetting that they changed."""
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count these entries as changed again (their checkpoint was not written)."""

@@ -2,53 +2,77 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # Below this many ids an agent's memory is not pruned on insert (the periodic sweep still prunes it).
 MIN_PRUNE_AT = 64
+DIGEST_BYTES = 8
+
+
+def digest(event_id: str) -> bytes:
+    """An event id's 64-bit BLAKE2b digest: what the de-duplication memory keeps of it."""
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 class SeenEvents:
-    """Event ids in arrival order, and beside them in a packed array their event times (ms).
+    """Digests of the event ids an agent saw, in arrival order, and beside them their event times (ms).
 
-    An id costs its dict slot and 8 bytes of time, instead of a slot and a 32-byte int object: ids are
-    most of the worker's state (every event of the last hour of every agent).
+    Ids are most of the worker's state (every event of the last hour of every agent): as strings in a dict
+    one cost about 100 bytes, here it costs 16 (an 8-byte digest and an 8-byte time). Two different ids of
+    one agent within the window share a digest with odds of about n^2 / 2^65 for n ids (n = 100: 3e-16);
+    the later one would count as a repeat.
     """
 
-    __slots__ = ("_ids", "_times", "prune_at")
+    __slots__ = ("_digests", "_times", "prune_at")
 
-    def __init__(self, ids: dict[str, None] | None = None, times: array[int] | None = None) -> None:
-        self._ids: dict[str, None] = {} if ids is None else ids
+    def __init__(self, digests: bytearray | None = None, times: array[int] | None = None) -> None:
+        self._digests = bytearray() if digests is None else digests
         self._times: array[int] = array("q") if times is None else times
-        self.prune_at = max(MIN_PRUNE_AT, 2 * len(self._ids))
+        self.prune_at = max(MIN_PRUNE_AT, 2 * len(self._times))
 
     @classmethod
-    def of(cls, seen: Mapping[str, int]) -> SeenEvents:
-        """From event id -> event time, in that mapping's order (the changelog's form)."""
-        return cls(dict.fromkeys(seen), array("q", seen.values()))
+    def of(cls, plain: Any) -> SeenEvents:
+        """From `to_plain`'s form, or from a checkpoint written before digests: event id -> event time."""
+        if isinstance(plain, Mapping):
+            return cls(bytearray(b"".join(map(digest, plain))), array("q", plain.values()))
+        digests, packed = (base64.b64decode(part) for part in plain)
+        times = array("q", packed)
+        if sys.byteorder != "little":
+            times.byteswap()
+        return cls(bytearray(digests), times)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._times)
 
     def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
+        return self._find(digest(event_id))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SeenEvents):
             return NotImplemented
-        return list(self._ids) == list(other._ids) and self._times == other._times
+        return self._digests == other._digests and self._times == other._times
 
     __hash__ = None  # type: ignore[assignment]
 
+    def _find(self, d: bytes) -> bool:
+        digests, at = self._digests, self._digests.find(d)
+        while at > 0 and at % DIGEST_BYTES:  # a match across two digests: look further
+            at = digests.find(d, at + 1)
+        return at >= 0
+
     def add(self, event_id: str, occurred_at_ms: int, cutoff_ms: int) -> bool:
         """Record an event id; False if it was already seen. Past `prune_at` ids, those before the cutoff go."""
-        ids = self._ids
-        if event_id in ids:
+        d = digest(event_id)
+        if self._find(d):
             return False
-        ids[event_id] = None
+        self._digests += d
         self._times.append(occurred_at_ms)
-        if len(ids) >= self.prune_at:
+        if len(self._times) >= self.prune_at:
             self.prune(cutoff_ms)
         return True
 
@@ -58,53 +82,17 @@ class SeenEvents:
 
     def prune(self, cutoff_ms: int) -> None:
         """Forget the ids of events before the cutoff, keeping the others in their order."""
-        kept = [(i, t) for i, t in zip(self._ids, self._times, strict=True) if t >= cutoff_ms]
-        self._ids = {i: None for i, _ in kept}
-        self._times = array("q", [t for _, t in kept])
+        kept = [i for i, t in enumerate(self._times) if t >= cutoff_ms]
+        if len(kept) < len(self._times):
+            digests, times = self._digests, self._times
+            self._digests = bytearray(b"".join(digests[i * DIGEST_BYTES : (i + 1) * DIGEST_BYTES] for i in kept))
+            self._times = array("q", [times[i] for i in kept])
         self.prune_at = max(MIN_PRUNE_AT, 2 * len(kept))
 
-    def to_dict(self) -> dict[str, int]:
-        """Event id -> event time, in arrival order (the changelog's form)."""
-        return dict(zip(self._ids, self._times, strict=True))
-
-    def snapshot(self) -> SeenSnapshot:
-        """An unchanging copy for a checkpoint, a third of `to_dict`'s size (no int object per id)."""
-        return SeenSnapshot(tuple(self._ids), array("q", self._times))
-
-
-class SeenSnapshot(Mapping[str, int]):
-    """Event id -> event time as of a checkpoint, read-only; JSON-encode it with `json_default`.
-
-    A checkpoint taken while catching up holds every agent's copy at once until it is written; as a dict
-    each id's time was a 32-byte int object and a dict slot, here it is 8 bytes in an array.
-    """
-
-    __slots__ = ("_ids", "_times")
-
-    def __init__(self, ids: tuple[str, ...], times: array[int]) -> None:
-        self._ids = ids
-        self._times = times
-
-    def __getitem__(self, event_id: str) -> int:
-        return self._times[self._ids.index(event_id)]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def values(self) -> Iterator[int]:  # type: ignore[override]
-        """The event times, in arrival order (no lookup per id)."""
-        return iter(self._times)
-
-    def to_dict(self) -> dict[str, int]:
-        """Event id -> event time, in arrival order (the changelog's form)."""
-        return dict(zip(self._ids, self._times, strict=True))
-
-
-def json_default(value: object) -> object:
-    """orjson's `default` for checkpoint entries: a `SeenSnapshot` encodes as its `to_dict`."""
-    if isinstance(value, SeenSnapshot):
-        return value.to_dict()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    def to_plain(self) -> list[str]:
+        """The changelog's form: the digests and the times (little-endian int64), each packed and base64-encoded."""
+        times = self._times
+        if sys.byteorder != "little":
+            times = array("q", times)
+            times.byteswap()
+        return [base64.b64encode(self._digests).decode(), base64.b64encode(times.tobytes()).decode()]

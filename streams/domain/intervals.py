@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -195,18 +194,11 @@ class AgentState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the changelog."""
-        return self._plain(self.seen.to_dict())
-
-    def snapshot(self) -> dict[str, Any]:
-        """`to_dict` for a checkpoint: the seen ids a compact copy (JSON-encode with `dedup.json_default`)."""
-        return self._plain(self.seen.snapshot())
-
-    def _plain(self, seen: Mapping[str, int]) -> dict[str, Any]:
         return {
             "t": self.team_id,
             "q": self.queue_id,
             "c": {cid: c.to_dict() for cid, c in self.contacts.items()},
-            "s": seen,
+            "s": self.seen.to_plain(),
             **({"p": self.presence} if self.presence is not None else {}),
             **({"av": [self.activity, self.activity_status]} if self.activity is not None else {}),
         }

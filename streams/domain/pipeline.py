@@ -349,16 +349,13 @@ class AcwPipeline:
         self._updated_panes.clear()
 
     def take_dirty(self) -> dict[str, Any]:
-        """Changed state entries as plain data (None deletes), and forget that they changed.
-
-        Agents' seen ids are `SeenSnapshot`s: JSON-encode with `streams.domain.dedup.json_default`.
-        """
+        """Changed state entries as plain data (None deletes), and forget that they changed."""
         entries: dict[str, Any] = {}
         agents = self.processor.take_dirty()
         for agent_id in agents.keys() | self._dirty_spans:
             state = agents.get(agent_id)
             if state is None and agent_id in self.processor.agents:
-                state = self.processor.agents[agent_id].snapshot()
+                state = self.processor.agents[agent_id].to_dict()
             entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in self.spans.get(agent_id, [])]}
         for wk in self._dirty_panes:
             stats = self.panes.get(wk)

@@ -285,11 +285,8 @@ class Processor:
         return touched
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """Agents changed since the last call, as plain data, and forget that they were dirty.
-
-        Their seen ids are `SeenSnapshot`s: JSON-encode with `streams.domain.dedup.json_default`.
-        """
-        dirty = {agent_id: self.agents[agent_id].snapshot() for agent_id in self._dirty}
+        """Agents changed since the last call, as plain data, and forget that they were dirty."""
+        dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}
         self._dirty.clear()
         return dirty
 

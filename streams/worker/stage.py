@@ -12,7 +12,6 @@ import orjson
 from faust.types import StreamT
 
 from streams.domain.core import Checkpointable
-from streams.domain.dedup import json_default
 from streams.worker.faust_overrides import Acknowledgements, acknowledge
 from streams.worker.fingerprint import Change, Fingerprint
 from streams.worker.kafka_sink import OutputsLost
@@ -363,7 +362,7 @@ class Stage(Generic[C]):
         entries = snap.entries
         for entry in snap.names:  # an entry's plain data and JSON live only until it is in the batch
             value = entries.pop(entry)
-            v = None if value is None else orjson.dumps(value, default=json_default)
+            v = None if value is None else orjson.dumps(value)
             change.write(entry, v)
             self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), v)
         meta = orjson.dumps({**snap.meta, **change.meta()})

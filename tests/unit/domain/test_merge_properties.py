@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from streams.domain.aggregates import Scope, WindowKey, WindowStats
 from streams.domain.alerts import load_rules
-from streams.domain.dedup import json_default
 from streams.domain.merge import MergeOutput, WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig
 from streams.domain.processor import RulesConfig
@@ -28,7 +27,7 @@ CONFIG = AggregationConfig(windows=WINDOWS, grace_ms=60_000, rules=load_rules(No
 
 def _json(data: Any) -> Any:
     """What a value looks like after a trip through a changelog or a topic."""
-    return orjson.loads(orjson.dumps(data, default=json_default))
+    return orjson.loads(orjson.dumps(data))
 
 
 def _source_messages(stream: list, mix: random.Random, outputs: Results) -> list[tuple[Any, ...]]:
