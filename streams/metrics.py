@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 
 from streams.domain.benchmarks import BANDS
 from streams.domain.intervals import AcwInterval
+from streams.histograms import BatchHistogram
 
 # Wrap-up takes seconds to tens of minutes: buckets from 5 s to 30 min, with the benchmark tops
 # (240, 300, 360, 480 s) and their doubles and triples as edges, so alert thresholds fall on a bucket edge.
@@ -19,9 +20,7 @@ HOLD_BUCKETS = (0, 10, 30, 60, 120, 300, 600, 1200)
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 OTHER = "other"
 UNKNOWN = "unknown"
-# Labelled children cached per raw (team, channel, reason) and per raw (queue, channel); a cache is emptied
-# when it reaches this size. Keying by team and queue apart keeps the caches small: 20,000 agents in 1,300
-# teams with their queues made over 10,000 (team, queue) pairs, and one cache of them was emptied over and over.
+# Labelled children of the translation counters cached per raw (format, kind, ignored), up to this many.
 CHILD_CACHE_SIZE = 10_000
 
 
@@ -58,8 +57,8 @@ class Metrics:
     ) -> None:
         disable_created_metrics()  # the `_created` series double the scrape size and no panel reads them
         self.registry = registry
-        self._team_children: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self._queue_children: dict[tuple[Any, ...], Any] = {}
+        self._team_children: dict[tuple[str, Any, Any], tuple[Any, ...]] = {}
+        self._queue_children: dict[tuple[str, Any], Any] = {}
         self._source_children: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
         self.team = LabelFolder(teams, label_limit)
         self.queue = LabelFolder(queues, label_limit)
@@ -153,7 +152,7 @@ class Metrics:
             ["stage"],
             registry=r,
         )
-        self.processing_lag = Histogram(
+        self.processing_lag = BatchHistogram(
             "acw_processing_lag_seconds",
             "Wall-clock now minus the interval's end (event time), at emit.",
             buckets=LAG_BUCKETS,
@@ -190,31 +189,31 @@ class Metrics:
             "acw_intervals_total", "ACW intervals emitted, by team and end reason.", ["team", "end_reason"], registry=r
         )
         labels = ["team", "channel"]
-        self.interval_duration = Histogram(
+        self.interval_duration = BatchHistogram(
             "acw_interval_duration_seconds",
             "ACW per contact (disconnect to return to work), by team.",
             labels,
             buckets=ACW_BUCKETS,
             registry=r,
         )
-        self.queue_interval_duration = Histogram(
+        self.queue_interval_duration = BatchHistogram(
             "acw_queue_interval_duration_seconds",
             "ACW per contact (disconnect to return to work), by queue.",
             ["queue", "channel"],
             buckets=ACW_BUCKETS,
             registry=r,
         )
-        self.talk = Histogram(
+        self.talk = BatchHistogram(
             "acw_talk_duration_seconds",
             "Talk time per contact (connected, not on hold).",
             labels,
             buckets=TALK_BUCKETS,
             registry=r,
         )
-        self.hold = Histogram(
+        self.hold = BatchHistogram(
             "acw_hold_duration_seconds", "Hold time per contact.", labels, buckets=HOLD_BUCKETS, registry=r
         )
-        self.handle = Histogram(
+        self.handle = BatchHistogram(
             "acw_handle_duration_seconds",
             "Handle time per contact: talk + hold + ACW.",
             labels,
@@ -285,18 +284,15 @@ class Metrics:
     def observe_interval(self, interval: AcwInterval) -> None:
         """Count one emitted interval in the domain histograms."""
         channel = interval.channel
-        key = (interval.team_id, channel, interval.end_reason)
+        # Keyed by the folded labels, so the caches stay as small as the series they stand for.
+        key = (self.team(interval.team_id), channel, interval.end_reason)
         children = self._team_children.get(key)
         if children is None:
-            if len(self._team_children) >= CHILD_CACHE_SIZE:
-                self._team_children.clear()  # raw ids can be unbounded even though their labels are not
             children = self._team_children[key] = self._team_labels(*key)
-        by_queue = self._queue_children.get((interval.queue_id, channel))
+        queue = (self.queue(interval.queue_id), channel)
+        by_queue = self._queue_children.get(queue)
         if by_queue is None:
-            if len(self._queue_children) >= CHILD_CACHE_SIZE:
-                self._queue_children.clear()
-            by_queue = self.queue_interval_duration.labels(self.queue(interval.queue_id), channel.value)
-            self._queue_children[interval.queue_id, channel] = by_queue
+            by_queue = self._queue_children[queue] = self.queue_interval_duration.labels(queue[0], channel.value)
         count, acw, talk, hold, handle = children
         count.inc()
         acw.observe(interval.acw_seconds)
@@ -308,9 +304,9 @@ class Metrics:
         if interval.handle_seconds is not None:
             handle.observe(interval.handle_seconds)
 
-    def _team_labels(self, team_id: str | None, channel: Any, reason: Any) -> tuple[Any, ...]:
+    def _team_labels(self, team: str, channel: Any, reason: Any) -> tuple[Any, ...]:
         """The labelled children by team one interval updates (looked up once per combination, then cached)."""
-        team, ch = self.team(team_id), channel.value
+        ch = channel.value
         return (
             self.intervals.labels(team, reason.value),
             self.interval_duration.labels(team, ch),
