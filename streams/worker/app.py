@@ -12,14 +12,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams import logs
 from streams.connection import BrokerWatch, faust_credentials, ssl_context
 from streams.domain.pipeline import AggregationConfig
 from streams.domain.processor import RulesConfig
 from streams.metrics import Metrics
-from streams.schema_registry import SchemaRegistry
 from streams.serialization import FramedCodec, codec
 from streams.settings import Settings
 from streams.topics import EVENT_TIME, output_headers, topic_specs
@@ -31,6 +30,9 @@ from streams.worker.kafka_clients import SideClients
 from streams.worker.kafka_sink import KafkaSink
 from streams.worker.merge_stage import MergeStage
 from streams.worker.stage import Stage
+
+if TYPE_CHECKING:
+    from streams.schema_registry import SchemaRegistry
 
 log = logging.getLogger("acw.worker")
 
@@ -189,6 +191,8 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
         log.warning("created missing topics: %s", ", ".join(created))
     codecs, registry = None, None
     if settings.schema_registry_url:
+        from streams.schema_registry import SchemaRegistry  # httpx and its client: 9 MB, loaded only when used
+
         registry = SchemaRegistry(settings)
         codecs = asyncio.run(registry.register_all(output_specs(settings).values()))
         log.info("registered output schemas: %s", ", ".join(f"{t}={c.schema_id}" for t, c in codecs.items()))
