@@ -85,7 +85,7 @@ class Settings:
     checkpoint_interval_seconds: float = 5.0
     catch_up_checkpoint_interval_seconds: float = 30.0
     checkpoint_events: int = 400000
-    consumer_fetch_bytes: int = 4 * 1024 * 1024
+    consumer_fetch_bytes: int = 2 * 1024 * 1024
     malloc_tuning: bool = True
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
