@@ -40,7 +40,7 @@ from streams.serialization import event_from_json
 from streams.settings import Settings
 from streams.simulator import Faults, SimulationConfig, parse_duration, simulate, with_faults
 from streams.simulator_io import _Pacer, _to_kafka, run_simulation
-from streams.topic_admin import create_topics
+from streams.topic_admin import create_topics, describe
 from tests.support import services
 from tests.support.ports import free_port
 
@@ -71,12 +71,17 @@ class _PeakRss:
         return self.peak
 
 
+async def _partitions(bootstrap: str, topic: str) -> int:
+    """How many partitions `topic` has on the broker (0: not created yet)."""
+    found = await describe(Settings(bootstrap_servers=bootstrap), [topic])
+    return int(found.get(topic, {}).get("partitions", 0))
+
+
 async def _read_json(bootstrap: str, topic: str) -> list[Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(topic, p) for p in range(await _partitions(bootstrap, topic))]
         if not tps:
             return []
         consumer.assign(tps)
@@ -177,12 +182,12 @@ async def _wait_for_records(bootstrap: str, topic: str, expected: int, port: int
     await consumer.start()
     try:
         scraped = time.monotonic()
+        partitions = 0
         while time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic) or set()
             if not partitions:
-                await consumer._client.force_metadata_update()
+                partitions = await _partitions(bootstrap, topic)
             else:
-                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
                 if sum(ends.values()) >= expected:
                     return time.monotonic()
             if time.monotonic() - scraped >= SCRAPE_EVERY_S:
