@@ -5,9 +5,9 @@ observations made through prometheus_client's own `Histogram`, in the same proce
         [--out bench/results/interval_metrics.json]
 
 The intervals are those of a generated day (`--teams` teams, as many queues, so the label values fold into
-`other` as on the peers job). `baseline` observes each interval's five or six values into prometheus_client
-`Histogram`s with the same names, labels and buckets (what the worker used until 2026-12-04); `ours` calls
-`Metrics.observe_interval`. Prints µs per interval, medians of `--runs`, and writes them to `--out`.
+`other` as on the peers job). Both call `Metrics.observe_interval`; `baseline` with its histograms swapped for
+prometheus_client `Histogram`s of the same names, labels and buckets (what the worker used until 2026-12-04).
+Prints µs per interval, medians of `--runs`, and writes them to `--out`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -42,54 +41,26 @@ def day_intervals(agents: int, teams: int) -> list[AcwInterval]:
     return intervals
 
 
-def observe_with_prometheus_histograms(intervals: list[AcwInterval]) -> float:
-    """Seconds to observe every interval into prometheus_client Histograms (the labels folded as ours are)."""
-    r = CollectorRegistry()
-    folder = Metrics(CollectorRegistry())  # only for its label folding and counters
-    labels = ["team", "channel"]
-    acw = Histogram("acw_interval_duration_seconds", "d", labels, buckets=ACW_BUCKETS, registry=r)
-    by_queue = Histogram(
-        "acw_queue_interval_duration_seconds", "d", ["queue", "channel"], buckets=ACW_BUCKETS, registry=r
-    )
-    talk = Histogram("acw_talk_duration_seconds", "d", labels, buckets=TALK_BUCKETS, registry=r)
-    hold = Histogram("acw_hold_duration_seconds", "d", labels, buckets=HOLD_BUCKETS, registry=r)
-    handle = Histogram("acw_handle_duration_seconds", "d", labels, buckets=TALK_BUCKETS, registry=r)
-    team_children: dict[Any, Any] = {}
-    queue_children: dict[Any, Any] = {}
-    t = time.perf_counter()
-    for interval in intervals:
-        ch = interval.channel
-        key = (folder.team(interval.team_id), ch, interval.end_reason)
-        children = team_children.get(key)
-        if children is None:
-            team, c = key[0], ch.value
-            children = team_children[key] = (
-                folder.intervals.labels(team, interval.end_reason.value),
-                acw.labels(team, c),
-                talk.labels(team, c),
-                hold.labels(team, c),
-                handle.labels(team, c),
-            )
-        q = (folder.queue(interval.queue_id), ch)
-        queue = queue_children.get(q)
-        if queue is None:
-            queue = queue_children[q] = by_queue.labels(q[0], ch.value)
-        count, a, tk, hd, hn = children
-        count.inc()
-        a.observe(interval.acw_seconds)
-        queue.observe(interval.acw_seconds)
-        if interval.talk_seconds is not None:
-            tk.observe(interval.talk_seconds)
-        if interval.hold_seconds is not None:
-            hd.observe(interval.hold_seconds)
-        if interval.handle_seconds is not None:
-            hn.observe(interval.handle_seconds)
-    return time.perf_counter() - t
+def with_prometheus_histograms(metrics: Metrics) -> Metrics:
+    """`metrics` with its interval histograms swapped for prometheus_client's `Histogram` (the worker's before)."""
+    registry = CollectorRegistry()
+    buckets = {
+        "interval_duration": ACW_BUCKETS,
+        "queue_interval_duration": ACW_BUCKETS,
+        "talk": TALK_BUCKETS,
+        "hold": HOLD_BUCKETS,
+        "handle": TALK_BUCKETS,
+    }
+    for attr, edges in buckets.items():
+        ours = getattr(metrics, attr)
+        setattr(
+            metrics, attr, Histogram(ours.name, ours.documentation, ours.labelnames, buckets=edges, registry=registry)
+        )
+    return metrics
 
 
-def observe_with_metrics(intervals: list[AcwInterval]) -> float:
+def observe_all(metrics: Metrics, intervals: list[AcwInterval]) -> float:
     """Seconds for `Metrics.observe_interval` on every interval."""
-    metrics = Metrics(CollectorRegistry())
     t = time.perf_counter()
     for interval in intervals:
         metrics.observe_interval(interval)
@@ -106,8 +77,9 @@ def main() -> int:
     intervals = day_intervals(args.agents, args.teams)
     runs: dict[str, list[float]] = {"baseline": [], "ours": []}
     for _ in range(args.runs):  # alternating, so both see the same load on a shared machine
-        runs["baseline"].append(observe_with_prometheus_histograms(intervals) / len(intervals) * 1e6)
-        runs["ours"].append(observe_with_metrics(intervals) / len(intervals) * 1e6)
+        baseline = with_prometheus_histograms(Metrics(CollectorRegistry()))
+        runs["baseline"].append(observe_all(baseline, intervals) / len(intervals) * 1e6)
+        runs["ours"].append(observe_all(Metrics(CollectorRegistry()), intervals) / len(intervals) * 1e6)
     result = {
         "command": f"python -m bench.interval_metrics --agents {args.agents} --teams {args.teams} --runs {args.runs}",
         "intervals": len(intervals),
