@@ -1,7 +1,8 @@
 """Prometheus histograms for the hot path: plain bucket counts per label set, no lock per observation.
 
-prometheus_client's `Histogram` takes a lock for its sum and again for the bucket it finds by a linear scan,
-about 1.5 µs per observation; the worker observes five or six values per interval. `BatchHistogram` keeps
+prometheus_client's `Histogram` takes a lock for its sum and again for the bucket it finds by a linear scan;
+the worker observes five or six values per interval (7.8 µs per interval that way, 2.9 µs with these, in
+`bench.interval_metrics`). `BatchHistogram` keeps
 each label set's counts in a list, finds the bucket with `bisect` and is read by the registry through
 `collect`, so a scrape shows the same series, names and `le` labels as a `Histogram` would. Only one thread
 may observe (the event loop's); a scrape from another thread copies each label set's counts first, so its
