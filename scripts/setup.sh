@@ -14,6 +14,9 @@ command -v unzip >/dev/null || need_apt+=(unzip)  # ... and takes the app jar's 
 command -v npm >/dev/null || need_apt+=(nodejs npm)  # the AsyncAPI CLI validates asyncapi.yaml in the suite
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)  # amtool checks the Alertmanager config
 command -v chromium >/dev/null || need_apt+=(chromium)  # the report's page is opened and screenshotted in the suite
+command -v gcc >/dev/null || need_apt+=(gcc)  # mypyc's C output of the core is compiled with it
+python3 -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null \
+  || need_apt+=(python3-dev)  # ... against the interpreter's headers
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -29,6 +32,8 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-*; touch "$stamp"
 fi
+# The core (streams/domain) compiled by mypyc into .cache/compiled-core: about 25 s, again after each change to it.
+.venv/bin/python -c 'from streams.core_build import main; raise SystemExit(main())'
 deploy/kafka/broker.sh fetch
 deploy/registry/registry.sh build
 # The AsyncAPI CLI, pinned by deploy/asyncapi/package-lock.json, into .cache/asyncapi (about 1.5 GB, once).

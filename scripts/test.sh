@@ -8,3 +8,5 @@ scripts/setup.sh
 .venv/bin/ruff format --check streams tests bench deploy
 .venv/bin/mypy --strict streams/domain
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# The suite above runs the compiled core; its own unit tests run once more on the plain Python source.
+ACW_CORE=python .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/domain

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from streams import core_build
 from streams.domain.aggregates import Scope
 from streams.domain.alerts import BENCHMARKS, RuleError, load_rules
 from streams.domain.pipeline import AggregationConfig
@@ -87,6 +88,7 @@ class Settings:
     checkpoint_events: int = 400000
     consumer_fetch_bytes: int = 2 * 1024 * 1024
     malloc_tuning: bool = True
+    core: str = "auto"
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
@@ -120,6 +122,12 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")
+        if self.core not in core_build.CHOICES:
+            raise bad("core", f"must be one of {', '.join(core_build.CHOICES)}, got {self.core!r}")
+        if self.core == "compiled" and core_build.running() != "compiled":
+            raise bad(
+                "core", "is compiled, but no compiled core is built for these sources (scripts/setup.sh builds one)"
+            )
         if self.input_format not in FORMATS:
             raise bad("input_format", f"must be one of {', '.join(FORMATS)}, got {self.input_format!r}")
         try:

@@ -183,8 +183,10 @@ def run_worker(settings: Settings, metrics: Metrics) -> None:
     from faust import Worker
 
     from streams.connection import check_connection
+    from streams.core_build import running
     from streams.topic_admin import create_topics
 
+    log.info("core: %s", running())
     asyncio.run(check_connection(settings))
     created = asyncio.run(create_topics(settings))
     if created:

@@ -24,6 +24,7 @@ def test_defaults_and_conversion() -> None:
         ({"ACW_METRICS_PORT": "70000"}, "ACW_METRICS_PORT"),
         ({"ACW_TYPO_SETTING": "1"}, "ACW_TYPO_SETTING"),
         ({"ACW_DEDUP_WINDOW_SECONDS": "1"}, "ACW_DEDUP_WINDOW_SECONDS"),
+        ({"ACW_CORE": "fast"}, "ACW_CORE"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], named: str) -> None:
