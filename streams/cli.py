@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams import __version__, logs
+from streams import __version__, gc_tuning, logs
 from streams.connection import install_redaction, redact, secrets
 from streams.progress import Progress
 from streams.settings import ConfigError, Settings
@@ -284,6 +284,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if settings.metrics_port:
             serve(registry, settings.metrics_host, settings.metrics_port, settings.metrics_refresh_seconds)
         teams, queues, limit = settings.metric_labels()
+        gc_tuning.tune(settings.gc_threshold)
         run_worker(settings, Metrics(registry, teams, queues, limit, settings.metrics_agent_labels, settings.benchmark))
         return 0
     raise AssertionError(args.command)
@@ -302,7 +303,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             print(f"acw replay: no such file: {path}", file=sys.stderr)
             return 1
     started = time.perf_counter()
-    with Progress("replay", enabled=not args.quiet) as bar:
+    with gc_tuning.tuned(settings.gc_threshold), Progress("replay", enabled=not args.quiet) as bar:
         summary = replay(
             args.inputs,
             args.out,

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from streams import core_build
+from streams import core_build, gc_tuning
 from streams.domain.aggregates import Scope
 from streams.domain.alerts import BENCHMARKS, RuleError, load_rules
 from streams.domain.pipeline import AggregationConfig
@@ -89,6 +89,7 @@ class Settings:
     consumer_fetch_bytes: int = 2 * 1024 * 1024
     malloc_tuning: bool = True
     core: str = "auto"
+    gc_threshold: int = gc_tuning.DEFAULT_THRESHOLD
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
@@ -122,6 +123,8 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")
+        if self.gc_threshold < 0:
+            raise bad("gc_threshold", "must be 0 (Python's own thresholds) or more")
         if self.core not in core_build.CHOICES:
             raise bad("core", f"must be one of {', '.join(core_build.CHOICES)}, got {self.core!r}")
         if self.core == "compiled" and core_build.running() != "compiled":
