@@ -46,10 +46,12 @@ class WindowMerger:
         self.groups: dict[str, _Group] = {}
         self.progress: dict[int, int] = {}
         self.final_through_ms: int | None = None
-        self._rules_of: dict[tuple[WindowSpec, Scope], list[AlertRule]] = {}  # window rules by window and scope
+        # Window rules by (size, hop, scope): plain values hash and compare cheaply, a WindowSpec does not.
+        self._rules_of: dict[tuple[int, int, Scope], list[AlertRule]] = {}
         for rule in config.rules:
             if rule.kind in WINDOW_KINDS and rule.window is not None:
-                self._rules_of.setdefault((rule.window, rule.scope), []).append(rule)
+                key = (rule.window.size_ms, rule.window.hop_ms, rule.scope)
+                self._rules_of.setdefault(key, []).append(rule)
         self._dirty: set[str] = set()  # state entries
         self._by_start: dict[int, set[str]] = {}  # pane start -> groups holding a pane there
         self._firing: set[str] = set()  # groups with a firing window alert
@@ -139,7 +141,7 @@ class WindowMerger:
         stats = self._compose(group, wk)
         if stats is not None:
             out.aggregates.append((wk.record_key(), stats.to_record(wk, True, end + self.config.grace_ms)))
-        for rule in self._rules_of.get((spec, group.scope), ()):
+        for rule in self._rules_of.get((spec.size_ms, spec.hop_ms, group.scope), ()):
             episode, alert = window_transition(rule, wk, stats, group.episodes.get(rule.name))
             if alert is not None:
                 out.alerts.append(alert)
