@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import machine
 from streams.domain.processor import RulesConfig
 from streams.kafka_io import produce_file
 from streams.replay import replay
@@ -329,7 +329,7 @@ def main() -> int:
         path = tmp / "events.jsonl"
         n = write_events(path, args.agents)
         result: dict[str, Any] = {
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "machine": machine(),
             "command": " ".join(["python -m bench.bench", *sys.argv[1:]]),
             "replay": bench_replay(path, n, args.runs, tmp),
         }

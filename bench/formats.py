@@ -12,8 +12,6 @@ included); the intervals each format gives are listed so a speed-up can be check
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from bench import machine
 from streams.domain.processor import RulesConfig
 from streams.replay import replay
 from streams.settings import Settings
@@ -96,7 +95,7 @@ def main() -> int:
               f"{r['adapter_share_of_intervals_only_replay']:>15.0%}")  # fmt: skip
         assert r["intervals"] == base["intervals"], f"{fmt} gave {r['intervals']} intervals, json {base['intervals']}"
     out = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "agents": args.agents,
         "runs": args.runs,
         "formats": results,

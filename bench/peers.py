@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import machine
 from bench.bench import END_POLL_S, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
 from streams.kafka_io import produce_file
@@ -375,7 +375,7 @@ def main() -> int:
             latency = latency_run(bootstrap, agents=5000, speed=30, seconds=60)  # about 1,000 events/s
     result = {
         "command": " ".join(["python -m bench.peers", *sys.argv[1:]]),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "events": n,
         "agents": args.agents,
         "runs": args.runs,

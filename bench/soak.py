@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import orjson
 
+from bench import machine
 from bench.memory import _rss_mb
 from tests.support import services
 from tests.support.ports import free_port
@@ -111,7 +111,7 @@ def _soak(args: argparse.Namespace, speed: float, tmp: Path, bootstrap: str) -> 
     last = statistics.median(rss_between(args.minutes - 1, args.minutes))
     applied = samples[-1].get("acw_events_applied_total", 0.0)
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "command": "bench/run.sh soak " + " ".join(sys.argv[1:]),
         "agents": args.agents,
         "minutes": args.minutes,
