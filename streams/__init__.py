@@ -10,4 +10,4 @@ except PackageNotFoundError:  # run from a checkout that was never installed
     __version__ = "0+unknown"
 
 # Before any module imports the core: its mypyc build, when one exists for exactly these sources.
-COMPILED_CORE = core_build.activate(__path__)
+core_build.activate(__path__)

@@ -1,11 +1,11 @@
 """The compiled core: `streams.domain` built by mypyc from these very sources, and the choice to run it.
 
-The core stays plain Python, and that source is the only one there is. `python -m streams.core_build`
-(run by scripts/setup.sh) compiles a copy of it with mypyc into `.cache/compiled-core/DIGEST/`, where DIGEST
-hashes the sources and the interpreter's extension suffix. At import, `streams` puts that directory in front of
-its own package path, so `streams.domain` and its modules load compiled, but only when a finished build for
-exactly these sources exists: an edited core runs as Python until it is built again, never stale.
-`ACW_CORE=python` keeps the Python core; `ACW_CORE=compiled` makes the settings refuse to start without a build.
+The core stays plain Python, and that source is the only one there is. `build` (run by scripts/setup.sh)
+compiles a copy of it with mypyc into `.cache/compiled-core/DIGEST/`, where DIGEST hashes the sources and the
+interpreter's extension suffix, and builds again when mypyc's version changes. At import, `streams` puts that
+directory in front of its own package path, so `streams.domain` and its modules load compiled, but only when a
+finished build for exactly these sources exists: an edited core runs as Python until it is built again, never
+stale. `ACW_CORE=python` keeps the Python core; `ACW_CORE=compiled` makes the settings refuse to start without one.
 """
 
 from __future__ import annotations
@@ -66,10 +66,12 @@ def running() -> str:
     return "python" if streams.domain.processor.__file__.endswith(".py") else "compiled"
 
 
-def build(quiet: bool = False) -> Path:
-    """Compile the current sources with mypyc unless that build exists; returns its directory."""
+def build() -> Path:
+    """Compile the current sources with mypyc unless this mypyc already built them; returns the build's directory."""
+    from mypy.version import __version__ as mypyc_version
+
     target = build_dir()
-    if (target / _DONE).is_file():
+    if (target / _DONE).is_file() and (target / _DONE).read_text() == mypyc_version:
         return target
     work = CACHE / f"{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -89,25 +91,21 @@ def build(quiet: bool = False) -> Path:
         raise RuntimeError(f"mypyc failed ({done.returncode}):\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
     for leftover in ("build", ".mypy_cache"):
         shutil.rmtree(work / leftover, ignore_errors=True)
-    (work / _DONE).write_text("")
+    (work / _DONE).write_text(mypyc_version)
+    shutil.rmtree(target, ignore_errors=True)  # built by another mypyc; a process using it keeps its mapped files
     work.rename(target)
     builds = sorted((d for d in CACHE.iterdir() if (d / _DONE).is_file()), key=lambda d: d.stat().st_mtime)
     for old in builds[: -(_KEEP + 1)]:
         shutil.rmtree(old, ignore_errors=True)
-    if not quiet:
-        print(f"compiled core: built {target}", file=sys.stderr)
+    print(f"compiled core: built {target} with mypyc {mypyc_version}", file=sys.stderr)
     return target
 
 
 def main() -> int:
-    """`python -m streams.core_build`: build the compiled core of the current sources (0), or say why not (1)."""
+    """What scripts/setup.sh runs: build the compiled core of the current sources (0), or say why not (1)."""
     try:
         build()
     except (RuntimeError, OSError) as exc:
         print(f"compiled core: not built: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
