@@ -32,11 +32,12 @@ def tune(threshold: int) -> tuple[int, int, int] | None:
 @contextmanager
 def tuned(threshold: int) -> Iterator[tuple[int, int, int] | None]:
     """`tune` for the duration of a block (a replay inside a longer process), then the thresholds as they were."""
-    before = gc.get_threshold()
+    before, frozen_before = gc.get_threshold(), gc.get_freeze_count()
     thresholds = tune(threshold)
     try:
         yield thresholds
     finally:
         if thresholds is not None:
             gc.set_threshold(*before)
-            gc.unfreeze()
+            if not frozen_before:  # unfreeze releases every frozen object, so only when the block froze them all
+                gc.unfreeze()
