@@ -54,7 +54,7 @@ class AggregationConfig:
     max_size_ms: int = field(init=False, compare=False)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # `__init__` written out to be compiled: see `AcwInterval`
 class Output:
     """What one step produced, in the order it must be sent."""
 
@@ -68,6 +68,24 @@ class Output:
     # Windows finished where their panes were made (a scope that lives in one partition): records, then alerts.
     aggregates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     window_alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def __init__(
+        self,
+        intervals: list[AcwInterval] | None = None,
+        alerts: list[dict[str, Any]] | None = None,
+        final_panes: list[tuple[WindowKey, WindowStats]] | None = None,
+        progress: int | None = None,
+        rejected: list[tuple[AcwInterval, str]] | None = None,
+        aggregates: list[tuple[str, dict[str, Any]]] | None = None,
+        window_alerts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.intervals = [] if intervals is None else intervals
+        self.alerts = [] if alerts is None else alerts
+        self.final_panes = [] if final_panes is None else final_panes
+        self.progress = progress
+        self.rejected = [] if rejected is None else rejected
+        self.aggregates = [] if aggregates is None else aggregates
+        self.window_alerts = [] if window_alerts is None else window_alerts
 
     def __bool__(self) -> bool:
         return bool(

@@ -44,12 +44,16 @@ class Disposition(StrEnum):
     IGNORED = "ignored"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # `__init__` written out to be compiled: see `AcwInterval`
 class Step:
     """The result of offering one event: its disposition and the intervals that became final."""
 
     disposition: Disposition
     intervals: Sequence[AcwInterval] = ()
+
+    def __init__(self, disposition: Disposition, intervals: Sequence[AcwInterval] = ()) -> None:
+        object.__setattr__(self, "disposition", disposition)
+        object.__setattr__(self, "intervals", intervals)
 
 
 _DUPLICATE = Step(Disposition.DUPLICATE)
