@@ -347,11 +347,12 @@ def _checked_json_event(data: bytes | str) -> CallEvent | None:
             return None
     if event_type in CONTACT_EVENTS and not w.contact_id:
         return None
-    return CallEvent(
+    # Every field given: built without NamedTuple's argument handling, a Python function (this is per event).
+    return tuple.__new__(CallEvent, (  # type: ignore[return-value]
         w.event_id, event_type, w.occurred_at, w.agent_id, w.contact_id, w.team_id, w.queue_id,
         w.status, w.disposition_code, w.source,
         channel, w.attributes or _NO_ATTRIBUTES, w.talk_ms, w.hold_ms, bool(w.restated),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def event_from_json(data: bytes | str) -> CallEvent:
