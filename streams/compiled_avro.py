@@ -30,6 +30,17 @@ def zigzag(n: int) -> bytes:
     n = (n << 1) ^ (n >> 63)
     if 0 <= n < 0x80:
         return _SMALL[n]
+    if 1 << 35 <= n < 1 << 42:  # six bytes, written out: every epoch-ms timestamp from 1970-07 to 2039-09
+        return bytes(
+            (
+                n & 0x7F | 0x80,
+                n >> 7 & 0x7F | 0x80,
+                n >> 14 & 0x7F | 0x80,
+                n >> 21 & 0x7F | 0x80,
+                n >> 28 & 0x7F | 0x80,
+                n >> 35,
+            )
+        )
     if n < 0 or n >= 1 << 64:
         raise ValueError("value out of range for an Avro long")
     out = bytearray()
@@ -38,6 +49,9 @@ def zigzag(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_LENGTHS = [zigzag(n) for n in range(64)]
 
 
 class _Unsupported(Exception):
@@ -86,7 +100,8 @@ class _Compiler:
         elif kind in ("string", "bytes"):
             v = self.fresh()
             self.emit(indent, f"{v} = {expr}.encode()" if kind == "string" else f"{v} = {expr}")
-            self.emit(indent, f"a(zigzag(len({v})))")
+            self.emit(indent, f"n = len({v})")
+            self.emit(indent, "a(LENGTHS[n] if n < 64 else zigzag(n))")  # a call less for the common short string
             self.emit(indent, f"a({v})")
         elif kind == "enum":
             symbols = self.const({symbol: zigzag(i) for i, symbol in enumerate(schema["symbols"])})
@@ -152,6 +167,7 @@ def compile_encoder(schema: Any) -> Encoder | None:
     compiler.emit(1, "return b''.join(parts)")
     namespace: dict[str, Any] = {
         "zigzag": zigzag,
+        "LENGTHS": _LENGTHS,
         "pack_double": _pack_double,
         "pack_float": _pack_float,
         **compiler.consts,

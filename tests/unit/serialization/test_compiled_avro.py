@@ -133,6 +133,13 @@ def test_zigzag_is_avros_long(n: int) -> None:
     assert zigzag(n) == _fastavro("long", n)
 
 
+@pytest.mark.parametrize("edge", [2**34, 2**41, -(2**34), -(2**41)])
+@pytest.mark.parametrize("offset", [-2, -1, 0, 1])
+def test_zigzag_is_avros_long_around_its_six_byte_path(edge: int, offset: int) -> None:
+    assert zigzag(edge + offset) == _fastavro("long", edge + offset)
+    assert zigzag(1772438400000 + offset) == _fastavro("long", 1772438400000 + offset)  # an epoch-ms timestamp
+
+
 def test_unions_of_more_than_null_and_one_type_and_named_references_are_left_to_fastavro() -> None:
     three = {"type": "record", "name": "R", "fields": [{"name": "u", "type": ["null", "int", "string"]}]}
     enum = {"type": "enum", "name": "E", "symbols": ["X"]}
