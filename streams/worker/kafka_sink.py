@@ -204,9 +204,13 @@ class KafkaSink:
         producer = await self._producer()
         sent: Counter[str] = Counter()
         lanes = self._lanes
+        counts = self._partitions
         for topic, partition, key, value, timestamp, headers in out.records:
             if partition is None:
-                partition = await self._partition_of(producer, topic, key, out.partition)
+                count = counts.get(topic)
+                if count is None:
+                    count = counts[topic] = len(await producer.partitions_for(topic))
+                partition = self._partition_of(topic, key, out.partition, count)
             lane = lanes.get((topic, partition))
             if lane is None:
                 lane = lanes[topic, partition] = _Lane(producer)
@@ -220,14 +224,13 @@ class KafkaSink:
                 lane.taken.clear()
                 await lane.taken.wait()
 
-    async def _partition_of(self, producer: Any, topic: str, key: bytes | None, source_partition: int) -> int:
-        """The partition the default partitioner gives `key` (keyless records: the source partition's number)."""
-        count = self._partitions.get(topic)
-        if count is None:
-            count = self._partitions[topic] = len(await producer.partitions_for(topic))
+    def _partition_of(self, topic: str, key: bytes | None, source_partition: int, count: int) -> int:
+        """The partition of `count` the default partitioner gives `key` (keyless: the source partition's number)."""
         if key is None:
             return source_partition % count
-        memo = self._memo.setdefault(topic, {})
+        memo = self._memo.get(topic)
+        if memo is None:
+            memo = self._memo[topic] = {}
         partition = memo.get(key)
         if partition is None:
             if len(memo) >= PARTITION_MEMO_SIZE:
