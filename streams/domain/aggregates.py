@@ -60,7 +60,12 @@ class WindowKey(NamedTuple):
     @classmethod
     def from_list(cls, data: list[Any]) -> WindowKey:
         """Inverse of `to_list`."""
-        return cls(Scope(data[0]), data[1], data[2], data[3])
+        return window_key(Scope(data[0]), data[1], data[2], data[3])
+
+
+def window_key(scope: Scope, key: str, size_ms: int, start_ms: int) -> WindowKey:
+    """A `WindowKey`, built as the tuple it is: NamedTuple's own `__new__` is a Python function, even compiled."""
+    return tuple.__new__(WindowKey, (scope, key, size_ms, start_ms))
 
 
 class WindowStats:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.aggregates import Scope, WindowKey, WindowStats
+from streams.domain.aggregates import Scope, WindowKey, WindowStats, window_key
 from streams.domain.alerts import WINDOW_KINDS, AlertRule, Episode, window_transition
 from streams.domain.pipeline import END_OF_STREAM, AggregationConfig
 from streams.domain.windows import WindowSpec
@@ -137,7 +137,7 @@ class WindowMerger:
             del self.groups[name]
 
     def _final_window(self, group: _Group, name: str, spec: WindowSpec, end: int, out: MergeOutput) -> None:
-        wk = WindowKey(group.scope, group.key, spec.size_ms, end - spec.size_ms)
+        wk = window_key(group.scope, group.key, spec.size_ms, end - spec.size_ms)
         stats = self._compose(group, wk)
         if stats is not None:
             out.aggregates.append((wk.record_key(), stats.to_record(wk, True, end + self.config.grace_ms)))
@@ -201,7 +201,7 @@ class WindowMerger:
             group = self.groups.get(name)
             if group is None:
                 continue
-            wk = WindowKey(group.scope, group.key, spec.size_ms, wstart)
+            wk = window_key(group.scope, group.key, spec.size_ms, wstart)
             stats = self._compose(group, wk)
             if stats is not None:
                 out.append((wk.record_key(), stats.to_record(wk, False, stats.last_ended_ms)))

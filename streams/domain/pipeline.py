@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.domain.agent_view import AgentView, view_of
-from streams.domain.aggregates import Scope, WindowKey, WindowStats, contribution, scope_keys, union_ms
+from streams.domain.aggregates import (
+    Scope,
+    WindowKey,
+    WindowStats,
+    contribution,
+    scope_keys,
+    union_ms,
+    window_key,
+)
 from streams.domain.alerts import AlertRule, RuleKind, interval_alerts, open_firing, open_resolved
 from streams.domain.events import CallEvent
 from streams.domain.intervals import AcwInterval
@@ -235,7 +243,7 @@ class AcwPipeline:
         for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
             if scope not in self._scopes:
                 continue
-            wk = WindowKey(scope, key, size, pane)
+            wk = window_key(scope, key, size, pane)
             stats = panes.get(wk)
             if stats is None:
                 stats = panes[wk] = WindowStats()
@@ -310,7 +318,7 @@ class AcwPipeline:
         for p, ms in shares:
             if ms:
                 for scope, key in keys:
-                    wk = WindowKey(scope, key, pane, p)
+                    wk = window_key(scope, key, pane, p)
                     stats = panes.get(wk)
                     if stats is None:
                         stats = panes[wk] = WindowStats()
@@ -434,7 +442,7 @@ def _pane_entry(wk: WindowKey) -> str:
 
 def _pane_key(entry: str, pane_ms: int) -> WindowKey:
     _, scope, start, key = entry.split("|", 3)
-    return WindowKey(Scope(scope), key, pane_ms, int(start))
+    return window_key(Scope(scope), key, pane_ms, int(start))
 
 
 _NOTHING = Output()
