@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Callable
@@ -12,10 +11,11 @@ from typing import Any
 
 from streams.domain.aggregates import Scope, WindowKey, WindowStats
 from streams.domain.benchmarks import BANDS
+from streams.domain.ids import uuid5
 from streams.domain.intervals import AcwInterval
 from streams.domain.windows import WindowSpec
 
-_ALERT_NAMESPACE = uuid.UUID("0d8a5c9e-2b71-5f4a-8e3d-7c1b9a2f4e60")
+_ALERT_NAMESPACE_BYTES = uuid.UUID("0d8a5c9e-2b71-5f4a-8e3d-7c1b9a2f4e60").bytes
 
 
 class RuleKind(StrEnum):
@@ -159,11 +159,7 @@ def _parse_rule(name: str, raw: dict[str, Any], base: AlertRule | None, windows:
 
 def alert_id_for(*parts: object) -> str:
     """Deterministic alert id (UUIDv5) of one episode."""
-    name = "\x1f".join(str(p) for p in parts).encode()
-    b = bytearray(hashlib.sha1(_ALERT_NAMESPACE.bytes + name, usedforsecurity=False).digest()[:16])
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(b)))
+    return uuid5(_ALERT_NAMESPACE_BYTES, "\x1f".join(str(p) for p in parts).encode())
 
 
 def format_seconds(seconds: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,6 +9,7 @@ from typing import Any
 
 from streams.domain.dedup import SeenEvents
 from streams.domain.events import CONTACT_EVENTS, CallEvent, Channel, EventType
+from streams.domain.ids import uuid5
 
 # An AGENT_UNAVAILABLE carrying this attribute takes the agent's latest presence (the `status` of its latest
 # AGENT_LOGGED_IN) as its status, when one is known; its own `status` is the fallback.
@@ -35,12 +35,7 @@ class EndReason(StrEnum):
 
 def interval_id_for(agent_id: str, contact_id: str, disconnected_at_ms: int) -> str:
     """Deterministic interval id (UUIDv5), so a re-emission after a crash is an identical record."""
-    name = f"{agent_id}\x1f{contact_id}\x1f{disconnected_at_ms}".encode()
-    b = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid5(_NAMESPACE_BYTES, f"{agent_id}\x1f{contact_id}\x1f{disconnected_at_ms}".encode())
 
 
 # The hot path's dataclasses write out their `__init__` (init=False): mypyc compiles one written in the class,
