@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 END_POLL_S = 0.5
 # How often `run_workers` reads the workers' /metrics for their end, and how fresh it asks that page to be. A
 # worker renders /metrics at most every ACW_METRICS_REFRESH_SECONDS (2 s by default), which rounded a 10 s run of
-# the default job to 2 s steps (206,055 events in 8.2, 10.3 or 12.4 s: every figure before 2026-12-04's eighth
-# session was one of 25,000, 20,000 or 16,600 events/s); the day's page is small, so 4 renders a second cost
+# the default job to 2 s steps: until 2026-12-04's eighth session its figures fell on 206,055 events in 8.2, 10.3,
+# 12.4 or 14.6 s (25,000, 20,000, 16,600 or 14,100 events/s). The day's page is small: 4 renders a second cost
 # little.
 WORKERS_POLL_S = 0.25
 WORKERS_METRICS_REFRESH_S = "0.05"
