@@ -6,6 +6,7 @@ import base64
 import hashlib
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,14 +27,18 @@ class SeenEvents:
     one cost about 100 bytes, here it costs 16 (an 8-byte digest and an 8-byte time). Two different ids of
     one agent within the window share a digest with odds of about n^2 / 2^65 for n ids (n = 100: 3e-16);
     the later one would count as a repeat.
+
+    An agent's events mostly arrive in time order. While its times ascend, the oldest is the first and
+    pruning cuts a prefix found by bisection; otherwise both look at every time.
     """
 
-    __slots__ = ("_digests", "_times", "prune_at")
+    __slots__ = ("_ascending", "_digests", "_times", "prune_at")
 
     def __init__(self, digests: bytearray | None = None, times: array[int] | None = None) -> None:
         self._digests = bytearray() if digests is None else digests
         self._times: array[int] = array("q") if times is None else times
         self.prune_at = max(MIN_PRUNE_AT, 2 * len(self._times))
+        self._ascending = _ascending(self._times)
 
     @classmethod
     def of(cls, plain: Any) -> SeenEvents:
@@ -70,23 +75,36 @@ class SeenEvents:
         d = digest(event_id)
         if self._find(d):
             return False
+        times = self._times
+        if self._ascending and times and occurred_at_ms < times[-1]:
+            self._ascending = False
         self._digests += d
-        self._times.append(occurred_at_ms)
-        if len(self._times) >= self.prune_at:
+        times.append(occurred_at_ms)
+        if len(times) >= self.prune_at:
             self.prune(cutoff_ms)
         return True
 
     def oldest_ms(self) -> int | None:
         """The earliest event time remembered, None when empty."""
-        return min(self._times) if self._times else None
+        if not self._times:
+            return None
+        return self._times[0] if self._ascending else min(self._times)
 
     def prune(self, cutoff_ms: int) -> None:
         """Forget the ids of events before the cutoff, keeping the others in their order."""
-        kept = [i for i, t in enumerate(self._times) if t >= cutoff_ms]
-        if len(kept) < len(self._times):
-            digests, times = self._digests, self._times
+        digests, times = self._digests, self._times
+        if self._ascending:
+            first = bisect_left(times, cutoff_ms)
+            if first:
+                self._digests = digests[first * DIGEST_BYTES :]
+                self._times = times[first:]
+            self.prune_at = max(MIN_PRUNE_AT, 2 * (len(times) - first))
+            return
+        kept = [i for i, t in enumerate(times) if t >= cutoff_ms]
+        if len(kept) < len(times):
             self._digests = bytearray(b"".join(digests[i * DIGEST_BYTES : (i + 1) * DIGEST_BYTES] for i in kept))
             self._times = array("q", [times[i] for i in kept])
+            self._ascending = _ascending(self._times)
         self.prune_at = max(MIN_PRUNE_AT, 2 * len(kept))
 
     def to_plain(self) -> list[str]:
@@ -96,3 +114,8 @@ class SeenEvents:
             times = array("q", times)
             times.byteswap()
         return [base64.b64encode(self._digests).decode(), base64.b64encode(times.tobytes()).decode()]
+
+
+def _ascending(times: array[int]) -> bool:
+    """Whether the times never decrease."""
+    return all(times[i - 1] <= times[i] for i in range(1, len(times)))

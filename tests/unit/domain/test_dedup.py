@@ -15,22 +15,52 @@ _steps = st.lists(
 )
 
 
+# Times as an agent's events mostly bring them: ascending (a step back now and then), often equal, with cutoffs
+# (of adds and of explicit prunes) a little behind them.
+_ascending_steps = st.lists(
+    st.tuples(st.integers(0, 150).map(str), st.integers(-2, 4), st.integers(0, 12), st.booleans()),
+    max_size=400,
+).map(
+    lambda moves: [
+        (event_id, t - lag, None) if prunes else (event_id, t, t - lag)
+        for (event_id, _, lag, prunes), t in zip(moves, _running_sums([m[1] for m in moves]), strict=True)
+    ]
+)
+
+
+def _running_sums(steps: list[int]) -> list[int]:
+    total, sums = 1_000, []
+    for step in steps:
+        total += step
+        sums.append(total)
+    return sums
+
+
 @given(_steps)
 def test_it_keeps_what_a_pruned_dict_keeps(steps: list[tuple[str, int, int | None]]) -> None:
+    _check_against_a_pruned_dict(steps)
+
+
+@given(_ascending_steps)
+def test_times_in_order_keep_what_a_pruned_dict_keeps(steps: list[tuple[str, int, int | None]]) -> None:
+    _check_against_a_pruned_dict(steps)
+
+
+def _check_against_a_pruned_dict(steps: list[tuple[str, int, int | None]]) -> None:
     seen, model, prune_at = SeenEvents(), {}, MIN_PRUNE_AT
     for event_id, t, cutoff in steps:
         if cutoff is None:
             seen.prune(t)
             model = {k: v for k, v in model.items() if v >= t}
             prune_at = max(MIN_PRUNE_AT, 2 * len(model))
-            continue
-        new = event_id not in model
-        assert seen.add(event_id, t, cutoff) is new
-        if new:
-            model[event_id] = t
-            if len(model) >= prune_at:
-                model = {k: v for k, v in model.items() if v >= cutoff}
-                prune_at = max(MIN_PRUNE_AT, 2 * len(model))
+        else:
+            new = event_id not in model
+            assert seen.add(event_id, t, cutoff) is new
+            if new:
+                model[event_id] = t
+                if len(model) >= prune_at:
+                    model = {k: v for k, v in model.items() if v >= cutoff}
+                    prune_at = max(MIN_PRUNE_AT, 2 * len(model))
         assert seen == SeenEvents.of(model)  # the same digests and times, in the same order
         assert all((str(i) in seen) is (str(i) in model) for i in range(151))
         assert len(seen) == len(model) and seen.oldest_ms() == (min(model.values()) if model else None)
