@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
@@ -84,6 +86,11 @@ def test_a_checkpoint_written_before_digests_restores_the_same_memory() -> None:
         seen.add(f"e{i}", t, 0)
     assert SeenEvents.of({"e0": 30, "e1": 10, "e2": 20}) == seen
     assert "e1" in SeenEvents.of({"e0": 30, "e1": 10, "e2": 20})
+
+
+@given(st.text(max_size=200))
+def test_a_digest_is_the_ids_64_bit_blake2b(event_id: str) -> None:
+    assert digest(event_id) == hashlib.blake2b(event_id.encode(), digest_size=8).digest()
 
 
 def test_a_digest_found_across_two_others_is_not_a_match() -> None:
