@@ -88,7 +88,7 @@ class _IntervalsOnly:
     """The processor alone, shaped like `AcwPipeline`, for replays that want intervals and nothing else."""
 
     def __init__(self, rules: RulesConfig) -> None:
-        self.processor = Processor(rules)
+        self.processor = Processor(rules, track_changes=False)
 
     def offer(self, event: CallEvent) -> tuple[Step, Output]:
         step = self.processor.offer(event)
@@ -98,7 +98,7 @@ class _IntervalsOnly:
         return Output(intervals=self.processor.finish())
 
     def forget_changes(self) -> None:
-        self.processor.forget_changes()
+        self.processor.opened.clear()  # only `AcwPipeline` reads it
 
 
 _EMPTY = Output()
@@ -127,7 +127,9 @@ def replay(
     notes: Counter[str] = Counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     aggregation = aggregation or AggregationConfig()
-    pipeline: AcwPipeline | _IntervalsOnly = AcwPipeline(rules, aggregation) if aggregate else _IntervalsOnly(rules)
+    pipeline: AcwPipeline | _IntervalsOnly = (
+        AcwPipeline(rules, aggregation, track_changes=False) if aggregate else _IntervalsOnly(rules)
+    )
     merger = WindowMerger(aggregation, sources=1)
     processor = pipeline.processor
     summary = ReplaySummary()
@@ -151,7 +153,7 @@ def replay(
             for number, item in _records(path, opened):
                 events += 1
                 if not events % 10_000:
-                    pipeline.forget_changes()  # replay never checkpoints: change tracking would only grow
+                    pipeline.forget_changes()  # replay never checkpoints: what tracking is left would only grow
                     merger.forget_changes()
                     if progress is not None:
                         at = opened[-1].tell() if opened and not opened[-1].closed else 0

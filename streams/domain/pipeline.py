@@ -123,10 +123,11 @@ class LiveView:
 class AcwPipeline:
     """Processor + pane aggregation + interval alerts of one stream; everything in event time."""
 
-    def __init__(self, rules: RulesConfig, config: AggregationConfig) -> None:
+    def __init__(self, rules: RulesConfig, config: AggregationConfig, track_changes: bool = True) -> None:
         self.rules = rules
         self.config = config
-        self.processor = Processor(rules)
+        self.processor = Processor(rules, track_changes)
+        self._tracks_changes = track_changes  # see `Processor`
         self.panes: dict[WindowKey, WindowStats] = {}
         self.spans: dict[str, list[Span]] = {}
         # (agent_id, contact_id, disconnected_at) -> (team_id, queue_id) of every open interval.
@@ -248,11 +249,13 @@ class AcwPipeline:
             if stats is None:
                 stats = panes[wk] = WindowStats()
             stats.count(counted)
-            self._dirty_panes.add(wk)
-            self._updated_panes.add(wk)
+            if self._tracks_changes:
+                self._dirty_panes.add(wk)
+                self._updated_panes.add(wk)
         span = (disc, interval.ended_at_ms, interval.team_id, interval.queue_id)
         self.spans.setdefault(interval.agent_id, []).append(span)
-        self._dirty_spans.add(interval.agent_id)
+        if self._tracks_changes:
+            self._dirty_spans.add(interval.agent_id)
 
     def _pane_floor(self, t_ms: int) -> int:
         return t_ms - t_ms % self.config.pane_ms

@@ -78,8 +78,11 @@ class Processor:
     so the order is the one a single heap would give, with most events never sifted.
     """
 
-    def __init__(self, config: RulesConfig) -> None:
+    def __init__(self, config: RulesConfig, track_changes: bool = True) -> None:
         self.config = config
+        # Whether agents changed since they were last taken are tracked (for checkpoints and the live state);
+        # a run that never checkpoints (replay) leaves it off.
+        self.tracks_changes = track_changes
         self.watermark_ms: int | None = None
         self.agents: dict[str, AgentState] = {}
         self.counts: Counter[str] = Counter()
@@ -119,7 +122,8 @@ class Processor:
                 return _RESTATED
             self.counts["duplicates"] += 1
             return _DUPLICATE
-        self._dirty.add(event.agent_id)
+        if self.tracks_changes:
+            self._dirty.add(event.agent_id)
         if wm is not None and t < wm - self.config.allowed_lateness_ms:
             if event.restated:
                 self.counts["restated"] += 1
@@ -174,6 +178,7 @@ class Processor:
         applied = 0
         dirty = self._dirty
         touched = self._touched
+        tracks = self.tracks_changes
         while True:
             if head < len(queue):
                 first = queue[head]
@@ -193,8 +198,9 @@ class Processor:
             agent = self.agents[event.agent_id]
             closed = apply_event(agent, event, cfg.max_acw_ms, cfg.contact_ttl_ms)
             applied += 1
-            dirty.add(event.agent_id)
-            touched.add(event.agent_id)
+            if tracks:
+                dirty.add(event.agent_id)
+                touched.add(event.agent_id)
             if closed:
                 out.extend(closed)
                 if event.attributes and REPORTED_ACW_ATTRIBUTE in event.attributes:
@@ -250,8 +256,9 @@ class Processor:
             if agent is None or contact is None or contact.disconnected_at_ms != disconnected_at:
                 continue  # closed earlier by an event
             out.append(close_interval(agent, contact_id, contact, deadline, EndReason.TIMED_OUT))
-            self._dirty.add(agent_id)
-            self._touched.add(agent_id)
+            if self.tracks_changes:
+                self._dirty.add(agent_id)
+                self._touched.add(agent_id)
         return out
 
     def _sweep(self, horizon_ms: int) -> None:
@@ -278,6 +285,8 @@ class Processor:
             ]
             for cid in stale:
                 del agent.contacts[cid]
+            if not self.tracks_changes:
+                continue
             if changed or stale:
                 self._dirty.add(agent_id)
             if stale:
@@ -328,6 +337,8 @@ class Processor:
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """Agents changed since the last call, as plain data, and forget that they were dirty."""
+        if not self.tracks_changes:
+            raise RuntimeError("this processor does not track changes, so it has no snapshots to take")
         dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}
         self._dirty.clear()
         return dirty

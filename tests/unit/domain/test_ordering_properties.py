@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,6 +72,20 @@ def test_any_arrival_within_lateness_gives_the_sorted_streams_intervals(data: st
     reference = run(sorted(events, key=CallEvent.sort_key))
     shuffled = data.draw(disorder(events))
     assert records(run(shuffled)) == records(reference)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_without_change_tracking_every_step_is_the_same_and_nothing_can_be_taken(data: st.DataObject) -> None:
+    events = data.draw(disorder(data.draw(streams_())))
+    tracking, untracked = Processor(CONFIG), Processor(CONFIG, track_changes=False)
+    for event in events:
+        assert untracked.offer(event) == tracking.offer(event)
+    assert untracked.finish() == tracking.finish()
+    assert untracked.open_intervals() == tracking.open_intervals() and untracked.counts == tracking.counts
+    assert not untracked.has_dirty() and not untracked.has_touched()
+    with pytest.raises(RuntimeError, match="does not track changes"):
+        untracked.take_dirty()
 
 
 @settings(max_examples=200, deadline=None)
