@@ -303,7 +303,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             print(f"acw replay: no such file: {path}", file=sys.stderr)
             return 1
     started = time.perf_counter()
-    with gc_tuning.tuned(settings.gc_threshold), Progress("replay", enabled=not args.quiet) as bar:
+    with Progress("replay", enabled=not args.quiet) as bar:
         summary = replay(
             args.inputs,
             args.out,
@@ -313,6 +313,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             aggregate=not args.intervals_only,
             max_future_ms=max_future_ms,
             intake=intake,
+            gc_threshold=settings.gc_threshold,
         )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0

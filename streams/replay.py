@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import orjson
 
+from streams import gc_tuning
 from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import CallEvent, InvalidEvent
 from streams.domain.intervals import AcwInterval
@@ -113,13 +114,29 @@ def replay(
     aggregate: bool = True,
     max_future_ms: int = 86_400_000,
     intake: Intake | None = None,
+    gc_threshold: int = gc_tuning.DEFAULT_THRESHOLD,
 ) -> ReplaySummary:
     """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
 
     With `aggregate=False` only the processor runs: intervals and dead letters, no windows or alerts.
     `progress(events, share of the input bytes read)` is called every 10,000 records.
     `intake` reads the records (default: our own contract, JSON Lines or Avro container files).
+    The garbage collector runs with `gc_threshold` (`ACW_GC_THRESHOLD`, see `gc_tuning`) until it returns.
     """
+    with gc_tuning.tuned(gc_threshold):
+        return _replay(inputs, out_dir, rules, progress, aggregation, aggregate, max_future_ms, intake)
+
+
+def _replay(
+    inputs: Iterable[Path],
+    out_dir: Path,
+    rules: RulesConfig,
+    progress: Callable[[int, float | None], None] | None,
+    aggregation: AggregationConfig | None,
+    aggregate: bool,
+    max_future_ms: int,
+    intake: Intake | None,
+) -> ReplaySummary:
     intake = intake or Intake(CallEventSource("json"), None, max_future_ms)
     platform = intake.format not in NATIVE_FORMATS
     kinds: Counter[str] = Counter()
