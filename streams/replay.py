@@ -152,7 +152,7 @@ def _replay(
     summary = ReplaySummary()
     events = 0
     now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
-    read = intake.read
+    read, read_event, single = intake.read, intake.read_event, intake.single
     inputs = list(inputs)
     sizes = [p.stat().st_size for p in inputs]
     total_bytes = sum(sizes) or 1
@@ -176,17 +176,20 @@ def _replay(
                         at = opened[-1].tell() if opened and not opened[-1].closed else 0
                         progress(events, (done_bytes + at) / total_bytes)
                 try:
-                    translation = read(item, now_ms)
+                    if single:
+                        found: tuple[CallEvent, ...] = (read_event(item, now_ms),)
+                    else:
+                        translation = read(item, now_ms)
+                        found = translation.events
+                        kinds[translation.kind] += 1
+                        if translation.ignored:
+                            ignored[translation.kind] += 1
+                        notes.update(translation.notes)
                 except InvalidEvent as exc:
                     summary.rejected[exc.reason] += 1
                     sink.dead_letter((path, number), exc.reason, exc.detail)
                     continue
-                if platform:
-                    kinds[translation.kind] += 1
-                    if translation.ignored:
-                        ignored[translation.kind] += 1
-                    notes.update(translation.notes)
-                for event in translation.events:
+                for event in found:
                     apply_event(pipeline, event, sink, (path, number))
             done_bytes += size
         route(pipeline.finish(), sink)

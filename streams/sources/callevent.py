@@ -23,15 +23,17 @@ class CallEventSource:
         self.writers = writers
         self._json = fmt == "json"
 
-    def translate(self, data: bytes | Mapping[str, Any] | None) -> Translation:
-        """One validated event; raises InvalidEvent with today's reasons (`unparseable`, `missing_field`, ...)."""
+    def decode(self, data: bytes | Mapping[str, Any] | None) -> CallEvent:
+        """The record's validated event; raises InvalidEvent with today's reasons (`unparseable`, `bad_channel`...)."""
         if type(data) is bytes and data and self._json:
-            event = event_from_json(data)
-        elif data is None or type(data) is bytes:
-            event = decode_call_event(data, self.format, self.schema_ids, self.writers)
-        else:
-            event = event_from_record(data)
-        return _single(event)
+            return event_from_json(data)
+        if data is None or type(data) is bytes:
+            return decode_call_event(data, self.format, self.schema_ids, self.writers)
+        return event_from_record(data)
+
+    def translate(self, data: bytes | Mapping[str, Any] | None) -> Translation:
+        """`decode`'s event as a Translation."""
+        return _single(self.decode(data))
 
 
 def _single(event: CallEvent) -> Translation:
@@ -46,7 +48,7 @@ class RekeyedSource(CallEventSource):
     def __init__(self) -> None:
         super().__init__("avro")
 
-    def translate(self, data: bytes | Mapping[str, Any]) -> Translation:
+    def decode(self, data: bytes | Mapping[str, Any] | None) -> CallEvent:
         if isinstance(data, bytes) and data[:1] == b"{":
-            return _single(decode_call_event(data, "json"))
-        return super().translate(data)
+            return decode_call_event(data, "json")
+        return super().decode(data)

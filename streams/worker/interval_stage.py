@@ -6,12 +6,12 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from streams.domain.events import EventType, InvalidEvent
+from streams.domain.events import CallEvent, EventType, InvalidEvent
 from streams.domain.partition import PartitionCore
 from streams.outputs import apply_event, route
 from streams.serialization import WriterSchemas, confluent_schema_id, encode_call_event
 from streams.sources.callevent import RekeyedSource
-from streams.sources.formats import NATIVE_FORMATS, build_source
+from streams.sources.formats import build_source
 from streams.sources.intake import Intake
 from streams.worker.kafka_sink import BatchOutputs
 from streams.worker.stage import PartitionRuntime, Stage
@@ -73,16 +73,19 @@ class IntervalStage(Stage[PartitionCore]):
                 continue
             intake = self.intakes[message.topic]
             try:
-                translation = intake.read(message.value, now_ms)
+                if intake.single:
+                    found: tuple[CallEvent, ...] = (intake.read_event(message.value, now_ms),)
+                else:
+                    translation = intake.read(message.value, now_ms)
+                    found = translation.events
+                    notes = translation.notes
+                    self.metrics.observe_translation(intake.format, translation.kind, translation.ignored, notes)
             except InvalidEvent as exc:
                 invalid += 1
                 out.dead_letter(message, exc.reason, exc.detail)
                 continue
-            if intake.source.format not in NATIVE_FORMATS:
-                notes = translation.notes
-                self.metrics.observe_translation(intake.format, translation.kind, translation.ignored, notes)
             rekeyed = message.topic == rekey_topic  # keyed by us: already in its agent's partition
-            for call in translation.events:
+            for call in found:
                 consumed[call.event_type] += 1
                 key = intake.routing_key(call)
                 if rekeyed or message.key == key:

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from streams import gc_tuning
+from streams.domain.events import CallEvent
 from streams.domain.processor import RulesConfig
 from streams.replay import replay
 from streams.settings import ConfigError, Settings
-from streams.sources import Translation
 from streams.sources.callevent import CallEventSource
 from streams.sources.intake import Intake
 from tests.unit.domain.builders import ev
@@ -50,9 +50,9 @@ class _Watching(CallEventSource):
         super().__init__("json")
         self.thresholds: list[tuple[int, int, int]] = []
 
-    def translate(self, data: bytes | Mapping[str, Any] | None) -> Translation:
+    def decode(self, data: bytes | Mapping[str, Any] | None) -> CallEvent:
         self.thresholds.append(gc.get_threshold())
-        return super().translate(data)
+        return super().decode(data)
 
 
 @pytest.mark.parametrize("threshold", [gc_tuning.DEFAULT_THRESHOLD, 30_000])

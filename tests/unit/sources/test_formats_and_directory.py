@@ -11,7 +11,7 @@ from streams.serialization import encode_call_event
 from streams.settings import ConfigError, Settings
 from streams.sources.callevent import CallEventSource, RekeyedSource
 from streams.sources.directory import AgentDirectory, DirectoryError
-from streams.sources.formats import parse_input_topics
+from streams.sources.formats import FORMATS, NATIVE_FORMATS, build_source, parse_input_topics
 from streams.sources.intake import Intake
 
 T = 1767225600000
@@ -59,15 +59,26 @@ def test_directory_errors_name_file_and_line(tmp_path: Path) -> None:
         AgentDirectory.load(path)
 
 
-def test_intake_applies_the_directory_to_every_format_and_rejects_the_future(tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", ["read", "read_event"])
+def test_intake_applies_the_directory_to_every_format_and_rejects_the_future(tmp_path: Path, way: str) -> None:
     directory = AgentDirectory({"a1": "gold"})
     intake = Intake(CallEventSource("json"), directory, max_future_ms=1000)
+    read = (lambda data, now_ms: intake.read(data, now_ms).events[0]) if way == "read" else intake.read_event
     line = b'{"event_id": "e", "event_type": "AGENT_AVAILABLE", "occurred_at": %d, "agent_id": "a1", "team_id": "x"}'
-    [event] = intake.read(line % T, now_ms=T).events
+    assert intake.single and len(intake.read(line % T, now_ms=T).events) == 1
+    event = read(line % T, T)
     assert event.team_id == "gold"
     with pytest.raises(InvalidEvent) as err:
-        intake.read(line % (T + 5000), now_ms=T)
+        read(line % (T + 5000), T)
     assert err.value.reason == "timestamp_in_future"
+
+
+def test_only_our_own_contract_is_read_one_event_at_a_time() -> None:
+    settings = Settings.from_env({})
+    for fmt in FORMATS:
+        assert Intake(build_source(fmt, settings)).single is (fmt in NATIVE_FORMATS)
+    with pytest.raises(TypeError, match="single-event source"):
+        Intake(build_source("genesys", settings)).read_event(b"{}", T)
 
 
 def test_rekeyed_records_are_avro_and_legacy_json_copies_still_read() -> None:
@@ -75,3 +86,4 @@ def test_rekeyed_records_are_avro_and_legacy_json_copies_still_read() -> None:
     source = RekeyedSource()
     assert source.translate(encode_call_event(event)).events == (event,)
     assert source.translate(encode_call_event(event, "json")).events == (event,)
+    assert source.decode(encode_call_event(event)) == source.decode(encode_call_event(event, "json")) == event

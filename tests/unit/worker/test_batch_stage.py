@@ -176,7 +176,7 @@ def test_revocation_in_the_middle_of_a_batch(tmp_path: Path, assigned_back: bool
     messages = _messages(events, ow.settings.input_topic)
 
     intake = ow.worker.intervals.intakes[ow.settings.input_topic]
-    read = intake.read
+    read = intake.read_event  # the per-record read of our own contract
 
     def read_and_rebalance(data: Any, now_ms: int) -> Any:
         if data is messages[150].value:  # half way through the second batch
@@ -188,7 +188,7 @@ def test_revocation_in_the_middle_of_a_batch(tmp_path: Path, assigned_back: bool
         ow.assign({0})
         await feed(ow.worker.intervals, messages[:100], [100])
         await ow.checkpoint()
-        intake.read = read_and_rebalance  # type: ignore[method-assign]
+        intake.read_event = read_and_rebalance  # type: ignore[method-assign]
         await feed(ow.worker.intervals, messages[100:200], [100])
         await ow.checkpoint()
 
