@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,8 +17,8 @@ from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import CallEvent, InvalidEvent
 from streams.domain.intervals import AcwInterval
 from streams.domain.merge import WindowMerger
-from streams.domain.pipeline import AcwPipeline, AggregationConfig, Output
-from streams.domain.processor import Processor, RulesConfig, Step
+from streams.domain.pipeline import AcwPipeline, AggregationConfig, IntervalsOnly
+from streams.domain.processor import RulesConfig
 from streams.outputs import apply_event, route, route_merged
 from streams.serialization import iter_avro_container
 from streams.sources.callevent import CallEventSource
@@ -67,42 +68,39 @@ class ReplaySummary:
         }
 
 
-def _records(path: Path, opened: list[IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
-    """(line or record number, raw JSON line or decoded Avro record) of one input file.
+_BATCH_BYTES = 1 << 20  # of JSON lines read at once
+_BATCH_RECORDS = 10_000  # of Avro container records
+
+
+def _batches(path: Path, opened: list[IO[bytes]] | None = None) -> Iterator[tuple[int, list[Any]]]:
+    """(number of the first, records) of one input file in batches: JSON lines, blank ones included so that
+    numbers stay line numbers, or decoded Avro container records.
 
     The open file is appended to `opened`, so a caller can tell how far reading is.
     """
     with open(path, "rb") as f:
         head = f.read(4)
+    number = 1
     if head == AVRO_CONTAINER_MAGIC:
-        yield from enumerate(iter_avro_container(path, opened), start=1)
+        records = iter_avro_container(path, opened)
+        while batch := list(islice(records, _BATCH_RECORDS)):
+            yield number, batch
+            number += len(batch)
         return
     with open(path, "rb") as f:
         if opened is not None:
             opened.append(f)
-        for number, line in enumerate(f, start=1):
-            if not line.isspace():
-                yield number, line
+        while batch := f.readlines(_BATCH_BYTES):
+            yield number, batch
+            number += len(batch)
 
 
-class _IntervalsOnly:
-    """The processor alone, shaped like `AcwPipeline`, for replays that want intervals and nothing else."""
-
-    def __init__(self, rules: RulesConfig) -> None:
-        self.processor = Processor(rules, track_changes=False)
-
-    def offer(self, event: CallEvent) -> tuple[Step, Output]:
-        step = self.processor.offer(event)
-        return step, Output(intervals=list(step.intervals)) if step.intervals else _EMPTY
-
-    def finish(self) -> Output:
-        return Output(intervals=self.processor.finish())
-
-    def forget_changes(self) -> None:
-        self.processor.opened.clear()  # only `AcwPipeline` reads it
-
-
-_EMPTY = Output()
+def _records(path: Path, opened: list[IO[bytes]] | None = None) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+    """(line or record number, raw JSON line or decoded Avro record) of one input file, blank lines left out."""
+    for first, batch in _batches(path, opened):
+        for number, item in enumerate(batch, first):
+            if type(item) is not bytes or not item.isspace():
+                yield number, item
 
 
 def replay(
@@ -144,8 +142,8 @@ def _replay(
     notes: Counter[str] = Counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     aggregation = aggregation or AggregationConfig()
-    pipeline: AcwPipeline | _IntervalsOnly = (
-        AcwPipeline(rules, aggregation, track_changes=False) if aggregate else _IntervalsOnly(rules)
+    pipeline: AcwPipeline | IntervalsOnly = (
+        AcwPipeline(rules, aggregation, track_changes=False) if aggregate else IntervalsOnly(rules)
     )
     merger = WindowMerger(aggregation, sources=1)
     processor = pipeline.processor
@@ -167,30 +165,33 @@ def _replay(
         sink = _FileSink(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
         for path, size in zip(inputs, sizes, strict=True):
             opened.clear()
-            for number, item in _records(path, opened):
-                events += 1
-                if not events % 10_000:
-                    pipeline.forget_changes()  # replay never checkpoints: what tracking is left would only grow
-                    merger.forget_changes()
-                    if progress is not None:
-                        at = opened[-1].tell() if opened and not opened[-1].closed else 0
-                        progress(events, (done_bytes + at) / total_bytes)
-                try:
-                    if single:
-                        found: tuple[CallEvent, ...] = (read_event(item, now_ms),)
-                    else:
-                        translation = read(item, now_ms)
-                        found = translation.events
-                        kinds[translation.kind] += 1
-                        if translation.ignored:
-                            ignored[translation.kind] += 1
-                        notes.update(translation.notes)
-                except InvalidEvent as exc:
-                    summary.rejected[exc.reason] += 1
-                    sink.dead_letter((path, number), exc.reason, exc.detail)
-                    continue
-                for event in found:
-                    apply_event(pipeline, event, sink, (path, number))
+            for first, batch in _batches(path, opened):
+                for number, item in enumerate(batch, first):
+                    if type(item) is bytes and item.isspace():
+                        continue
+                    events += 1
+                    if not events % 10_000:
+                        pipeline.forget_changes()  # replay never checkpoints: what tracking is left would only grow
+                        merger.forget_changes()
+                        if progress is not None:
+                            at = opened[-1].tell() if opened and not opened[-1].closed else 0
+                            progress(events, (done_bytes + at) / total_bytes)
+                    try:
+                        if single:
+                            found: tuple[CallEvent, ...] = (read_event(item, now_ms),)
+                        else:
+                            translation = read(item, now_ms)
+                            found = translation.events
+                            kinds[translation.kind] += 1
+                            if translation.ignored:
+                                ignored[translation.kind] += 1
+                            notes.update(translation.notes)
+                    except InvalidEvent as exc:
+                        summary.rejected[exc.reason] += 1
+                        sink.dead_letter((path, number), exc.reason, exc.detail)
+                        continue
+                    for event in found:
+                        apply_event(pipeline, event, sink, (path, number))
             done_bytes += size
         route(pipeline.finish(), sink)
     summary.events = events

@@ -449,3 +449,24 @@ def _pane_key(entry: str, pane_ms: int) -> WindowKey:
 
 
 _NOTHING = Output()
+
+
+class IntervalsOnly:
+    """The processor alone, shaped like `AcwPipeline`, for a run that wants intervals and nothing else (replay)."""
+
+    def __init__(self, rules: RulesConfig, track_changes: bool = False) -> None:
+        self.processor = Processor(rules, track_changes)
+
+    def offer(self, event: CallEvent) -> tuple[Step, Output]:
+        """Take one arriving event; its disposition and the intervals that became final."""
+        step = self.processor.offer(event)
+        return step, Output(list(step.intervals)) if step.intervals else _NOTHING
+
+    def finish(self) -> Output:
+        """End of input: every pending event applied, and what timed out by the last event time."""
+        return Output(self.processor.finish())
+
+    def forget_changes(self) -> None:
+        """Drop what the processor tracked, and the intervals it opened (only `AcwPipeline` reads those)."""
+        self.processor.forget_changes()
+        self.processor.opened.clear()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streams.domain.events import CallEvent, Channel, EventType
 from streams.domain.intervals import AcwInterval
+from streams.domain.pipeline import IntervalsOnly, Output
 from streams.domain.processor import Disposition, Processor, RulesConfig
 from tests.unit.domain.builders import T0
 
@@ -86,6 +87,20 @@ def test_without_change_tracking_every_step_is_the_same_and_nothing_can_be_taken
     assert not untracked.has_dirty() and not untracked.has_touched()
     with pytest.raises(RuntimeError, match="does not track changes"):
         untracked.take_dirty()
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_the_processor_alone_outputs_its_intervals_and_nothing_else(data: st.DataObject) -> None:
+    events = data.draw(disorder(data.draw(streams_())))
+    alone, processor = IntervalsOnly(CONFIG), Processor(CONFIG)
+    for event in events:
+        step, out = alone.offer(event)
+        assert step == processor.offer(event)
+        assert out == Output(list(step.intervals))
+        assert bool(out) is bool(step.intervals)
+    assert alone.finish() == Output(processor.finish())
+    assert alone.processor.counts == processor.counts
 
 
 @settings(max_examples=200, deadline=None)
