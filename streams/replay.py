@@ -27,7 +27,7 @@ from streams.sources.intake import Intake
 
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
 
-_Line = tuple[Path, int]  # the input file and line (or Avro record number) of a source record
+_NL = orjson.OPT_APPEND_NEWLINE
 
 
 @dataclass
@@ -165,6 +165,7 @@ def _replay(
         sink = _FileSink(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
         for path, size in zip(inputs, sizes, strict=True):
             opened.clear()
+            sink.path = path
             for first, batch in _batches(path, opened):
                 for number, item in enumerate(batch, first):
                     if type(item) is bytes and item.isspace():
@@ -188,10 +189,10 @@ def _replay(
                             notes.update(translation.notes)
                     except InvalidEvent as exc:
                         summary.rejected[exc.reason] += 1
-                        sink.dead_letter((path, number), exc.reason, exc.detail)
+                        sink.dead_letter(number, exc.reason, exc.detail)
                         continue
                     for event in found:
-                        apply_event(pipeline, event, sink, (path, number))
+                        apply_event(pipeline, event, sink, number)
             done_bytes += size
         route(pipeline.finish(), sink)
     summary.events = events
@@ -229,19 +230,20 @@ class _FileSink:
         self._alerts, self._dead = alerts_out, dead_out
         self._merger = merger
         self._summary = summary
+        self.path: Path | None = None  # the input file being read: a source record is named by its line there
 
     def interval(self, interval: AcwInterval) -> None:
         self._summary.intervals[interval.end_reason.value] += 1
-        self._intervals.write(orjson.dumps(interval.to_record()) + b"\n")
+        self._intervals.write(orjson.dumps(interval.to_record(), option=_NL))
 
     def alert(self, alert: dict[str, Any]) -> None:
         self._summary.alerts[f"{alert['rule']}.{alert['state']}"] += 1
-        self._alerts.write(orjson.dumps(alert) + b"\n")
+        self._alerts.write(orjson.dumps(alert, option=_NL))
 
-    def rejected(self, source: _Line | None, interval: AcwInterval, reason: str) -> None:
+    def rejected(self, source: int | None, interval: AcwInterval, reason: str) -> None:
         self._summary.rejected[reason] += 1
         record = {"reason": reason, "detail": "its window was already final", "interval": interval.to_record()}
-        self._dead.write(orjson.dumps(record) + b"\n")
+        self._dead.write(orjson.dumps(record, option=_NL))
 
     def pane(self, pane: WindowKey, stats: WindowStats) -> None:
         self._merger.offer_pane(0, pane, stats)
@@ -251,8 +253,10 @@ class _FileSink:
 
     def aggregate(self, key: str, record: dict[str, Any]) -> None:
         self._summary.aggregates += 1
-        self._aggregates.write(orjson.dumps(record) + b"\n")
+        self._aggregates.write(orjson.dumps(record, option=_NL))
 
-    def dead_letter(self, source: _Line | None, reason: str, detail: str) -> None:
-        path, line = source if source is not None else ("", 0)
-        self._dead.write(orjson.dumps({"file": str(path), "line": line, "reason": reason, "detail": detail}) + b"\n")
+    def dead_letter(self, source: int | None, reason: str, detail: str) -> None:
+        path, line = (self.path, source) if source is not None else ("", 0)
+        self._dead.write(
+            orjson.dumps({"file": str(path), "line": line, "reason": reason, "detail": detail}, option=_NL)
+        )
