@@ -61,6 +61,8 @@ _LATE = Step(Disposition.LATE)
 _ACCEPTED = Step(Disposition.ACCEPTED)
 _RESTATED = Step(Disposition.RESTATED)
 _IGNORED = Step(Disposition.IGNORED)
+# Put in a queue slot once its event is applied, so the slots before the head hold no event until compacted.
+_APPLIED = (0, 0, "", 0, CallEvent("", EventType.UNKNOWN, 0, ""))
 # Where a platform reports its own ACW for a contact (attribute of WRAPUP_COMPLETED), and how far ours may differ.
 REPORTED_ACW_ATTRIBUTE = "reported_acw_ms"
 REPORTED_ACW_TOLERANCE_MS = 1000
@@ -190,6 +192,7 @@ class Processor:
                     if first[0] >= limit:
                         break
                     event = first[4]
+                    queue[head] = _APPLIED
                     head += 1
             elif pending and pending[0][0] < limit:
                 event = heapq.heappop(pending)[4]
