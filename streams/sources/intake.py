@@ -26,10 +26,10 @@ class Intake:
         self._translate = source.translate
         # Our own contract has one event per record and nothing else to say: `read_event` reads it without
         # building a Translation (the per-record path of replay and the worker).
-        self.single = isinstance(source, CallEventSource)
         self._decode: Callable[[bytes | Mapping[str, Any]], CallEvent] | None = (
             source.decode if isinstance(source, CallEventSource) else None
         )
+        self.single = self._decode is not None
 
     def read_event(self, data: bytes | Mapping[str, Any], now_ms: int) -> CallEvent:
         """`read`'s one event, for an intake that is `single`."""
