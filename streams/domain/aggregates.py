@@ -152,6 +152,33 @@ class WindowStats:
         if other.last_ended_ms > self.last_ended_ms:
             self.last_ended_ms = other.last_ended_ms
 
+    def remove(self, other: WindowStats) -> bool:
+        """Take off the sums of `other`, which were merged in; False, changing nothing, when that cannot be done.
+
+        Maxima cannot be taken off: `max_ms` and `last_ended_ms` stay as they were, for the caller to work out
+        again from what is left. Nor can values a percentile sketch counted (see `Durations.remove`).
+        """
+        if not self.durations.remove(other.durations):
+            return False
+        self.contacts -= other.contacts
+        self.with_acw -= other.with_acw
+        self.acw_ms -= other.acw_ms
+        self.talk_ms -= other.talk_ms
+        self.hold_ms -= other.hold_ms
+        self.handled -= other.handled
+        self.handle_ms -= other.handle_ms
+        self.handle_acw_ms -= other.handle_acw_ms
+        self.timed_out -= other.timed_out
+        reasons = self.end_reasons
+        for reason, n in other.end_reasons.items():
+            left = reasons[reason] - n
+            if left:
+                reasons[reason] = left
+            else:
+                del reasons[reason]
+        self.agent_acw_ms -= other.agent_acw_ms
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for state and partial records."""
         return {

@@ -26,6 +26,15 @@ class MergeOutput:
 
 
 @dataclass(slots=True)
+class _Slide:
+    """A hopping window's sums, carried to the next window: the panes entering are added, those leaving taken off."""
+
+    end: int
+    stats: WindowStats  # its own object: never a pane's
+    copies: int  # pane copies summed in it
+
+
+@dataclass(slots=True)
 class _Group:
     """One scope key's panes from every source, and its firing window alerts."""
 
@@ -33,6 +42,7 @@ class _Group:
     key: str
     panes: dict[int, dict[int, WindowStats]] = field(default_factory=dict)  # pane start -> source -> stats
     episodes: dict[str, Episode] = field(default_factory=dict)  # rule name -> firing episode
+    slides: dict[tuple[int, int], _Slide] = field(default_factory=dict)  # (size, hop) -> its last final window
 
 
 class WindowMerger:
@@ -56,6 +66,13 @@ class WindowMerger:
         self._by_start: dict[int, set[str]] = {}  # pane start -> groups holding a pane there
         self._firing: set[str] = set()  # groups with a firing window alert
         self._updated: set[tuple[str, int]] = set()  # (group, pane start) changed since the last updates
+        # How far back from the final time panes are kept: the longest window, or further when a hopping window's
+        # hop is longer than a pane, since its slide last moved up to a hop less a pane before the final time and
+        # takes off the panes a whole window before that.
+        pane = config.pane_ms
+        self._keep_ms = max(
+            [config.max_size_ms] + [w.size_ms + w.hop_ms - pane for w in config.windows if w.hop_ms < w.size_ms]
+        )
         self.counts: dict[str, int] = {"repeated_panes": 0, "stale_panes": 0}
 
     # --- feeding -------------------------------------------------------------------------------
@@ -127,7 +144,7 @@ class WindowMerger:
                     names |= holding
             for name in sorted(names):
                 self._final_window(self.groups[name], name, spec, end, out)
-        horizon = through_ms - self.config.max_size_ms
+        horizon = through_ms - self._keep_ms
         for start in sorted(s for s in by_start if s < horizon):
             for name in by_start.pop(start):
                 for source in self.groups[name].panes.pop(start):
@@ -138,7 +155,7 @@ class WindowMerger:
 
     def _final_window(self, group: _Group, name: str, spec: WindowSpec, end: int, out: MergeOutput) -> None:
         wk = window_key(group.scope, group.key, spec.size_ms, end - spec.size_ms)
-        stats = self._compose(group, wk)
+        stats = self._slide(group, spec, end) if spec.hop_ms < spec.size_ms else self._compose(group, wk)
         if stats is not None:
             out.aggregates.append((wk.record_key(), stats.to_record(wk, True, end + self.config.grace_ms)))
         for rule in self._rules_of.get((spec.size_ms, spec.hop_ms, group.scope), ()):
@@ -176,6 +193,67 @@ class WindowMerger:
         for part in bare:
             total.agent_acw_ms += part.agent_acw_ms
         return total
+
+    def _slide(self, group: _Group, spec: WindowSpec, end: int) -> WindowStats | None:
+        """The sums of a final hopping window: those of the window a hop before, moved on, when they are held.
+
+        Moving adds a hop of panes and takes one off, where composing adds up to size/pane panes.
+        """
+        key = (spec.size_ms, spec.hop_ms)
+        slide = group.slides.get(key)
+        if not (
+            slide is not None
+            and slide.end == end - spec.hop_ms
+            and self._move(group, slide, end, spec.size_ms)
+        ):
+            slide = _Slide(end, WindowStats(), 0)
+            self._add_panes(group, slide, end - spec.size_ms, end)
+        if not slide.copies:
+            group.slides.pop(key, None)
+            return None
+        group.slides[key] = slide
+        return slide.stats
+
+    def _move(self, group: _Group, slide: _Slide, end: int, size: int) -> bool:
+        """Move a slide on to the window ending at `end`; False when its sums must be added up again instead."""
+        panes, pane, stats = group.panes, self.config.pane_ms, slide.stats
+        extremes = False  # whether a pane leaving held the maximum or the last end
+        for start in range(slide.end - size, end - size, pane):
+            copies = panes.get(start)
+            if copies:
+                for part in copies.values():
+                    if not stats.remove(part):
+                        return False
+                    slide.copies -= 1
+                    if (part.max_ms and part.max_ms >= stats.max_ms) or (
+                        part.last_ended_ms and part.last_ended_ms >= stats.last_ended_ms
+                    ):
+                        extremes = True
+        if extremes:
+            stats.max_ms = stats.last_ended_ms = 0
+            self._add_panes(group, slide, end - size, slide.end, extremes_only=True)
+        self._add_panes(group, slide, slide.end, end)
+        slide.end = end
+        return True
+
+    def _add_panes(self, group: _Group, slide: _Slide, start_ms: int, end_ms: int, extremes_only: bool = False) -> None:
+        """Add the pane copies starting in [start_ms, end_ms) to a slide (or only their maxima and last ends)."""
+        panes, stats = group.panes, slide.stats
+        for start in range(start_ms, end_ms, self.config.pane_ms):
+            copies = panes.get(start)
+            if copies:
+                for part in copies.values():
+                    if extremes_only:
+                        if part.max_ms > stats.max_ms:
+                            stats.max_ms = part.max_ms
+                        if part.last_ended_ms > stats.last_ended_ms:
+                            stats.last_ended_ms = part.last_ended_ms
+                        continue
+                    slide.copies += 1
+                    if part.contacts:
+                        stats.merge(part)
+                    else:  # agent ACW time only, as in `_compose`
+                        stats.agent_acw_ms += part.agent_acw_ms
 
     # --- updates and snapshots -----------------------------------------------------------------
 

@@ -64,6 +64,49 @@ class Durations:
             for index, n in other.buckets.items():
                 self.buckets[index] = self.buckets.get(index, 0) + n
 
+    def remove(self, other: Durations) -> bool:
+        """Take off every value of `other`, which this holds; False, changing nothing, when it would turn exact again.
+
+        A sketch cannot give back the values it counted, so one falling to EXACT_LIMIT values or fewer must be
+        summed again from its parts.
+        """
+        if self.values is None:
+            if self.count - other.count <= EXACT_LIMIT:
+                return False
+            if other.values is not None:
+                for v in other.values:
+                    self._add_to_sketch(v, -1)
+            else:
+                self.zeros -= other.zeros
+                buckets = self.buckets
+                for index, n in other.buckets.items():
+                    left = buckets[index] - n
+                    if left:
+                        buckets[index] = left
+                    else:
+                        del buckets[index]
+            self.count -= other.count
+            return True
+        gone = other.values
+        assert gone is not None  # a part of an exact multiset is exact
+        if len(gone) <= 8:
+            for v in gone:
+                self.values.remove(v)
+        else:  # one pass with counts instead of a scan per value
+            drop: dict[int, int] = {}
+            for v in gone:
+                drop[v] = drop.get(v, 0) + 1
+            kept: list[int] = []
+            for v in self.values:
+                n = drop.get(v, 0)
+                if n:
+                    drop[v] = n - 1
+                else:
+                    kept.append(v)
+            self.values = kept
+        self.count -= other.count
+        return True
+
     @property
     def exact(self) -> bool:
         """Whether quantiles are exact."""
@@ -131,4 +174,8 @@ class Durations:
             self.zeros += n
         else:
             index = bucket_of(value_ms)
-            self.buckets[index] = self.buckets.get(index, 0) + n
+            left = self.buckets.get(index, 0) + n
+            if left:
+                self.buckets[index] = left
+            else:  # emptied by `remove`: gone, as if never counted
+                del self.buckets[index]
