@@ -145,7 +145,7 @@ def _replay(
     pipeline: AcwPipeline | IntervalsOnly = (
         AcwPipeline(rules, aggregation, track_changes=False) if aggregate else IntervalsOnly(rules)
     )
-    merger = WindowMerger(aggregation, sources=1)
+    merger = WindowMerger(aggregation, sources=1, track_changes=False)
     processor = pipeline.processor
     summary = ReplaySummary()
     events = 0
@@ -173,7 +173,6 @@ def _replay(
                     events += 1
                     if not events % 10_000:
                         pipeline.forget_changes()  # replay never checkpoints: what tracking is left would only grow
-                        merger.forget_changes()
                         if progress is not None:
                             at = opened[-1].tell() if opened and not opened[-1].closed else 0
                             progress(events, (done_bytes + at) / total_bytes)

@@ -48,11 +48,14 @@ class _Group:
 class WindowMerger:
     """Adds up the panes of `sources` partitions into window aggregates and evaluates window alert rules."""
 
-    def __init__(self, config: AggregationConfig, sources: int) -> None:
+    def __init__(self, config: AggregationConfig, sources: int, track_changes: bool = True) -> None:
         if sources < 1:
             raise ValueError("sources must be >= 1")
         self.config = config
         self.sources = sources
+        # Whether changed state entries and open windows are tracked (for checkpoints and update records); a run
+        # that never checkpoints and sends no updates (replay) leaves it off.
+        self.tracks_changes = track_changes
         self.groups: dict[str, _Group] = {}
         self.progress: dict[int, int] = {}
         self.final_through_ms: int | None = None
@@ -99,8 +102,9 @@ class WindowMerger:
             self.counts["stale_panes"] += 1  # a copy older than one already held (copies can overtake)
             return
         copies[source] = stats
-        self._dirty.add(_pane_entry(name, pane.start_ms, source))
-        self._updated.add((name, pane.start_ms))
+        if self.tracks_changes:
+            self._dirty.add(_pane_entry(name, pane.start_ms, source))
+            self._updated.add((name, pane.start_ms))
 
     def offer_progress(self, source: int, closed_through_ms: int) -> MergeOutput:
         """A source is final through `closed_through_ms`; finalize every window all sources are final for."""
@@ -108,7 +112,8 @@ class WindowMerger:
         if closed_through_ms <= self.progress.get(source, -(2**63)):
             return out
         self.progress[source] = closed_through_ms
-        self._dirty.add("m")
+        if self.tracks_changes:
+            self._dirty.add("m")
         if len(self.progress) < self.sources:
             return out
         through = min(self.progress.values())
@@ -145,11 +150,14 @@ class WindowMerger:
             for name in sorted(names):
                 self._final_window(self.groups[name], name, spec, end, out)
         horizon = through_ms - self._keep_ms
+        tracks = self.tracks_changes
         for start in sorted(s for s in by_start if s < horizon):
             for name in by_start.pop(start):
                 for source in self.groups[name].panes.pop(start):
-                    self._dirty.add(_pane_entry(name, start, source))
-                self._updated.discard((name, start))
+                    if tracks:
+                        self._dirty.add(_pane_entry(name, start, source))
+                if tracks:
+                    self._updated.discard((name, start))
         for name in [n for n, g in self.groups.items() if not g.panes and not g.episodes]:
             del self.groups[name]
 
@@ -162,7 +170,8 @@ class WindowMerger:
             episode, alert = window_transition(rule, wk, stats, group.episodes.get(rule.name))
             if alert is not None:
                 out.alerts.append(alert)
-                self._dirty.add(_episode_entry(name, rule.name))
+                if self.tracks_changes:
+                    self._dirty.add(_episode_entry(name, rule.name))
                 if episode is None:
                     group.episodes.pop(rule.name, None)
                 else:
@@ -201,11 +210,7 @@ class WindowMerger:
         """
         key = (spec.size_ms, spec.hop_ms)
         slide = group.slides.get(key)
-        if not (
-            slide is not None
-            and slide.end == end - spec.hop_ms
-            and self._move(group, slide, end, spec.size_ms)
-        ):
+        if not (slide is not None and slide.end == end - spec.hop_ms and self._move(group, slide, end, spec.size_ms)):
             slide = _Slide(end, WindowStats(), 0)
             self._add_panes(group, slide, end - spec.size_ms, end)
         if not slide.copies:
@@ -267,6 +272,8 @@ class WindowMerger:
 
     def take_updates(self) -> list[tuple[str, dict[str, Any]]]:
         """Records of the open windows changed since the last call (not final; the latest wins)."""
+        if not self.tracks_changes:
+            raise RuntimeError("this merger does not track changes, so it has no updates to take")
         windows: set[tuple[str, WindowSpec, int]] = set()
         for name, start in self._updated:
             for spec in self.config.windows:
@@ -296,6 +303,8 @@ class WindowMerger:
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""
+        if not self.tracks_changes:
+            raise RuntimeError("this merger does not track changes, so it has no snapshots to take")
         entries: dict[str, Any] = {}
         for entry in self._dirty:
             if entry == "m":
