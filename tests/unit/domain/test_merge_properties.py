@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -249,3 +250,27 @@ def test_hopping_windows_carried_across_hops_equal_their_panes_past_the_exact_li
 
     got = _final_records(_merge_with_crashes(config, queues, rng, checkpoint_below=0.05, crash_below=0.06))
     assert got == _summed_windows(config, held, groups, through)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), agents=st.integers(2, 10))
+def test_a_merger_that_tracks_no_changes_gives_the_same_outputs(seed: int, agents: int) -> None:
+    """Replay's merger leaves change tracking off: every progress gives the same records and alerts."""
+    events = generate(TrafficShape(agents=agents, contacts_per_agent=8, teams=2, queues=3), seed)
+    events += end_of_input_events(events[-1].occurred_at_ms + 2 * 3_600_000, 1)
+    pipe = AcwPipeline(RULES, CONFIG, track_changes=False)
+    tracking, untracked = WindowMerger(CONFIG, 1), WindowMerger(CONFIG, 1, track_changes=False)
+    outs = [pipe.offer(e)[1] for e in events] + [pipe.finish()]
+    progressed = 0
+    for out in outs:
+        for merger in (tracking, untracked):
+            for pane, stats in out.final_panes:
+                merger.offer_pane(0, pane, stats)
+        if out.progress is not None:
+            progressed += 1
+            assert tracking.offer_progress(0, out.progress) == untracked.offer_progress(0, out.progress)
+    assert progressed > 1
+    assert tracking.has_dirty() and not untracked.has_dirty()
+    for take in (untracked.take_dirty, untracked.take_updates):
+        with pytest.raises(RuntimeError, match="does not track changes"):
+            take()
