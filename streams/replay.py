@@ -232,7 +232,7 @@ class _FileSink:
         self.path: Path | None = None  # the input file being read: a source record is named by its line there
 
     def interval(self, interval: AcwInterval) -> None:
-        self._summary.intervals[interval.end_reason.value] += 1
+        self._summary.intervals[str(interval.end_reason)] += 1
         self._intervals.write(orjson.dumps(interval.to_record(), option=_NL))
 
     def alert(self, alert: dict[str, Any]) -> None:

@@ -89,7 +89,7 @@ class WindowMerger:
         if self.final_through_ms is not None and pane.start_ms + pane.size_ms <= self.final_through_ms:
             self.counts["repeated_panes"] += 1  # re-sent after a source restarted; its windows are final
             return
-        name = f"{pane.scope.value}|{pane.key}"
+        name = f"{pane.scope!s}|{pane.key}"
         group = self.groups.get(name)
         if group is None:
             group = self.groups[name] = _Group(pane.scope, pane.key)

@@ -234,7 +234,7 @@ class Processor:
         if self._next_sweep_ms is None or horizon_ms >= self._next_sweep_ms:
             self._sweep(horizon_ms)
         for interval in out:
-            self.counts[f"intervals.{interval.end_reason.value}"] += 1
+            self.counts[f"intervals.{interval.end_reason!s}"] += 1
         return out
 
     def _compare_reported_acw(self, event: CallEvent, closed: list[AcwInterval]) -> None:
