@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from streams.domain.intervals import AcwInterval, EndReason
-from streams.domain.percentiles import Durations
+from streams.domain.percentiles import Durations, take_off_counts
 
 UNKNOWN = "unknown"
 CENTER_KEY = "*"
@@ -173,13 +173,7 @@ class WindowStats:
         self.handle_ms -= other.handle_ms
         self.handle_acw_ms -= other.handle_acw_ms
         self.timed_out -= other.timed_out
-        reasons = self.end_reasons
-        for reason, n in other.end_reasons.items():
-            left = reasons[reason] - n
-            if left:
-                reasons[reason] = left
-            else:
-                del reasons[reason]
+        take_off_counts(self.end_reasons, other.end_reasons)
         self.agent_acw_ms -= other.agent_acw_ms
         return True
 

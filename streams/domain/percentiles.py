@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 EXACT_LIMIT = 4096
 RELATIVE_ACCURACY = 0.005
@@ -19,6 +19,19 @@ def bucket_of(value_ms: int) -> int:
 def bucket_value(index: int) -> float:
     """The value a bucket stands for, within RELATIVE_ACCURACY of anything in it."""
     return 2 * _GAMMA**index / (_GAMMA + 1)
+
+
+K = TypeVar("K")
+
+
+def take_off_counts(counts: dict[K, int], part: dict[K, int]) -> None:
+    """Take the counts of `part`, which `counts` holds, off `counts`; a key counted down to 0 is dropped."""
+    for key, n in part.items():
+        left = counts[key] - n
+        if left:
+            counts[key] = left
+        else:
+            del counts[key]
 
 
 class Durations:
@@ -78,13 +91,7 @@ class Durations:
                     self._add_to_sketch(v, -1)
             else:
                 self.zeros -= other.zeros
-                buckets = self.buckets
-                for index, n in other.buckets.items():
-                    left = buckets[index] - n
-                    if left:
-                        buckets[index] = left
-                    else:
-                        del buckets[index]
+                take_off_counts(self.buckets, other.buckets)
             self.count -= other.count
             return True
         gone = other.values
