@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -152,37 +152,61 @@ def test_final_windows_equal_the_sum_of_their_panes_whatever_the_crashes(windows
     """Each final window is the sum of its panes from every source, for any window set, interleaving and crash."""
     rng = random.Random(seed)
     config = AggregationConfig(windows=parse_windows(windows), grace_ms=60_000)
-    pane_ms, groups = config.pane_ms, ["TEAM|t1", "TEAM|t2", "QUEUE|q1"]
-    held: dict[tuple[str, int], list[WindowStats]] = {}
+    groups = ["TEAM|t1", "TEAM|t2", "QUEUE|q1"]
+    queues, held, through = _pane_messages(
+        config,
+        sources,
+        groups,
+        lambda: rng.randrange(0, 6) * config.pane_ms,
+        lambda: rng.randint(1, 40),
+        lambda: _pane_stats(rng),
+        lambda: rng.randint(1, 3),
+        rng,
+    )
+    got = _final_records(_merge_with_crashes(config, queues, rng, checkpoint_below=0.05, crash_below=0.07))
+    assert got == _summed_windows(config, held, groups, through)
+
+
+WindowRecords = dict[tuple[str, int, int], dict[str, Any]]  # (group, size, start) -> final record
+Held = dict[tuple[str, int], list[WindowStats]]  # (group, pane start) -> every source's copy
+
+
+def _pane_messages(
+    config: AggregationConfig,
+    sources: int,
+    groups: list[str],
+    first_start: Callable[[], int],
+    steps: Callable[[], int],
+    pane_stats: Callable[[], WindowStats],
+    panes_on: Callable[[], int],
+    rng: random.Random,
+) -> tuple[list[list[tuple[Any, ...]]], Held, int]:
+    """Each source's pane and progress messages (a random subset of `groups` at each step, moving on `panes_on()`
+    panes), the panes held, and the time through which every source finally says it is final."""
+    pane_ms = config.pane_ms
+    held: Held = {}
     queues: list[list[tuple[Any, ...]]] = []
     last = 0
     for _ in range(sources):
         messages: list[tuple[Any, ...]] = []
-        start = rng.randrange(0, 6) * pane_ms
-        for _ in range(rng.randint(1, 40)):
+        start = first_start()
+        for _ in range(steps()):
             for group in rng.sample(groups, rng.randint(0, len(groups))):
-                stats = _pane_stats(rng)
+                stats = pane_stats()
                 held.setdefault((group, start), []).append(stats)
                 scope, key = group.split("|")
                 messages.append(("pane", [scope, key, pane_ms, start], _json(stats.to_dict())))
-            start += pane_ms * rng.randint(1, 3)
+            start += pane_ms * panes_on()
             messages.append(("progress", start))
         last = max(last, start)
         queues.append(messages)
     through = last + config.max_size_ms + pane_ms
     for q in queues:
         q.append(("progress", through))
-
-    got = _final_records(_merge_with_crashes(config, queues, rng, checkpoint_below=0.05, crash_below=0.07))
-    assert got == _summed_windows(config, held, groups, through)
+    return queues, held, through
 
 
-WindowRecords = dict[tuple[str, int, int], dict[str, Any]]  # (group, size, start) -> final record
-
-
-def _summed_windows(
-    config: AggregationConfig, held: dict[tuple[str, int], list[WindowStats]], groups: list[str], through: int
-) -> WindowRecords:
+def _summed_windows(config: AggregationConfig, held: Held, groups: list[str], through: int) -> WindowRecords:
     """The final record of every window ending by `through`, summed pane by pane from `held`."""
     expected: WindowRecords = {}
     for spec in config.windows:
@@ -224,30 +248,25 @@ def test_hopping_windows_carried_across_hops_equal_their_panes_past_the_exact_li
     durations their percentiles turn to a sketch and back to exact values, and stay the sum of their panes."""
     rng = random.Random(seed)
     config = AggregationConfig(windows=parse_windows(windows), grace_ms=60_000)
-    pane_ms, groups = config.pane_ms, ["CENTER|*", "TEAM|t1"]
-    held: dict[tuple[str, int], list[WindowStats]] = {}
-    queues: list[list[tuple[Any, ...]]] = []
-    last = 0
-    for _ in range(sources):
-        messages: list[tuple[Any, ...]] = []
-        start = 0
-        for _ in range(rng.randint(10, 40)):
-            for group in rng.sample(groups, rng.randint(0, len(groups))):
-                stats = _pane_stats(rng)
-                for _ in range(rng.choice([0, 0, 3, 300, 1500, 5000])):
-                    stats.durations.add(rng.choice([0, rng.randint(1, 900_000)]))
-                    stats.contacts += 1
-                held.setdefault((group, start), []).append(stats)
-                scope, key = group.split("|")
-                messages.append(("pane", [scope, key, pane_ms, start], _json(stats.to_dict())))
-            start += pane_ms * rng.choice([1, 1, 1, 2, 5])
-            messages.append(("progress", start))
-        last = max(last, start)
-        queues.append(messages)
-    through = last + config.max_size_ms + pane_ms
-    for q in queues:
-        q.append(("progress", through))
+    groups = ["CENTER|*", "TEAM|t1"]
 
+    def many_durations() -> WindowStats:
+        stats = _pane_stats(rng)
+        for _ in range(rng.choice([0, 0, 3, 300, 1500, 5000])):
+            stats.durations.add(rng.choice([0, rng.randint(1, 900_000)]))
+            stats.contacts += 1
+        return stats
+
+    queues, held, through = _pane_messages(
+        config,
+        sources,
+        groups,
+        lambda: 0,
+        lambda: rng.randint(10, 40),
+        many_durations,
+        lambda: rng.choice([1, 1, 1, 2, 5]),
+        rng,
+    )
     got = _final_records(_merge_with_crashes(config, queues, rng, checkpoint_below=0.05, crash_below=0.06))
     assert got == _summed_windows(config, held, groups, through)
 
