@@ -235,25 +235,30 @@ class WindowMerger:
                     ):
                         extremes = True
         if extremes:
-            stats.max_ms = stats.last_ended_ms = 0
-            self._add_panes(group, slide, end - size, slide.end, extremes_only=True)
+            self._recount_extremes(group, stats, end - size, slide.end)
         self._add_panes(group, slide, slide.end, end)
         slide.end = end
         return True
 
-    def _add_panes(self, group: _Group, slide: _Slide, start_ms: int, end_ms: int, extremes_only: bool = False) -> None:
-        """Add the pane copies starting in [start_ms, end_ms) to a slide (or only their maxima and last ends)."""
+    def _recount_extremes(self, group: _Group, stats: WindowStats, start_ms: int, end_ms: int) -> None:
+        """Set a slide's maximum and last end to those of the pane copies starting in [start_ms, end_ms)."""
+        stats.max_ms = stats.last_ended_ms = 0
+        for start in range(start_ms, end_ms, self.config.pane_ms):
+            copies = group.panes.get(start)
+            if copies:
+                for part in copies.values():
+                    if part.max_ms > stats.max_ms:
+                        stats.max_ms = part.max_ms
+                    if part.last_ended_ms > stats.last_ended_ms:
+                        stats.last_ended_ms = part.last_ended_ms
+
+    def _add_panes(self, group: _Group, slide: _Slide, start_ms: int, end_ms: int) -> None:
+        """Add the pane copies starting in [start_ms, end_ms) to a slide."""
         panes, stats = group.panes, slide.stats
         for start in range(start_ms, end_ms, self.config.pane_ms):
             copies = panes.get(start)
             if copies:
                 for part in copies.values():
-                    if extremes_only:
-                        if part.max_ms > stats.max_ms:
-                            stats.max_ms = part.max_ms
-                        if part.last_ended_ms > stats.last_ended_ms:
-                            stats.last_ended_ms = part.last_ended_ms
-                        continue
                     slide.copies += 1
                     if part.contacts:
                         stats.merge(part)
