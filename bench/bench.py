@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.bench [--agents 2000] [--runs 3] [--out bench/results/latest.json]
 
 Prints a table and writes JSON. Each figure is the median of --runs runs. Baselines measured in the same run:
-for replay, parsing the same JSON Lines with orjson and nothing else; for the worker, a bare aiokafka consumer
+for replay, parsing the same JSON Lines with orjson and nothing else, and the job with windows in one process as
+well as in the processes `acw replay` runs by default (ACW_REPLAY_PROCESSES); for the worker, a bare aiokafka consumer
 reading the same topic without decoding, and an empty noack Faust agent (bench/faust_ceiling.py).
 """
 
@@ -67,7 +68,8 @@ def write_events(path: Path, agents: int) -> int:
 
 
 def bench_replay(path: Path, n: int, runs: int, tmp: Path) -> dict[str, Any]:
-    rates, full_rates, parse_rates = [], [], []
+    rates, full_rates, one_rates, parse_rates = [], [], [], []
+    processes = Settings().replay_process_count()  # as `acw replay` runs by default
     for _ in range(runs):
         t = time.perf_counter()
         with open(path, "rb") as f:
@@ -78,17 +80,23 @@ def bench_replay(path: Path, n: int, runs: int, tmp: Path) -> dict[str, Any]:
         summary = replay([path], tmp / "replay", RulesConfig(), aggregate=False)
         rates.append(n / (time.perf_counter() - t))
         t = time.perf_counter()
-        full = replay([path], tmp / "replay-full", RulesConfig())
+        full = replay([path], tmp / "replay-full", RulesConfig(), processes=processes)
         full_rates.append(n / (time.perf_counter() - t))
+        t = time.perf_counter()
+        replay([path], tmp / "replay-one", RulesConfig(), processes=1)
+        one_rates.append(n / (time.perf_counter() - t))
     return {
         "events": n,
         "intervals": sum(summary.intervals.values()),
         "final_aggregates": full.aggregates,
         "replay_events_per_s": statistics.median(rates),
         "replay_with_aggregates_events_per_s": statistics.median(full_rates),
+        "replay_processes": processes,
+        "replay_with_aggregates_one_process_events_per_s": statistics.median(one_rates),
         "baseline_orjson_parse_events_per_s": statistics.median(parse_rates),
         "runs": [round(r) for r in rates],
         "runs_with_aggregates": [round(r) for r in full_rates],
+        "runs_with_aggregates_one_process": [round(r) for r in one_rates],
     }
 
 
@@ -345,7 +353,9 @@ def main() -> int:
         print("codecs (us/record): " + ", ".join(f"{k[:-3]} {v}" for k, v in result["codecs"].items()))
         print(
             f"replay: {result['replay']['replay_events_per_s']:,.0f} events/s intervals only, "
-            f"{result['replay']['replay_with_aggregates_events_per_s']:,.0f} with aggregates and alerts "
+            f"{result['replay']['replay_with_aggregates_events_per_s']:,.0f} with aggregates and alerts in "
+            f"{result['replay']['replay_processes']} process(es), "
+            f"{result['replay']['replay_with_aggregates_one_process_events_per_s']:,.0f} in one "
             f"(medians of {args.runs}); "
             f"orjson parse alone: {result['replay']['baseline_orjson_parse_events_per_s']:,.0f}/s; {n:,} events"
         )

@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--intervals-only", action="store_true", help="skip window aggregates and alerts (faster; empty files)"
     )
+    rp.add_argument(
+        "--processes",
+        type=int,
+        choices=(1, 2),
+        help="2 merges windows in a second process (same output, about 1.5x faster with windows); "
+        "default ACW_REPLAY_PROCESSES, else 2 when two CPUs are free to it",
+    )
 
     pp = sub.add_parser(
         "produce",
@@ -314,6 +321,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             max_future_ms=max_future_ms,
             intake=intake,
             gc_threshold=settings.gc_threshold,
+            processes=args.processes or settings.replay_process_count(),
         )
     elapsed = time.perf_counter() - started
     rate = summary.events / elapsed if elapsed > 0 else 0.0

@@ -21,14 +21,21 @@ S = TypeVar("S", contravariant=True)
 _LATE = Disposition.LATE
 
 
-class OutputSink(Protocol[S]):
+class WindowRecordSink(Protocol):
+    """Where a merger's outputs are written: window records and window alerts."""
+
+    def alert(self, alert: dict[str, Any]) -> None:
+        """An alert transition (firing or resolved)."""
+
+    def aggregate(self, key: str, record: dict[str, Any]) -> None:
+        """A window aggregate record, keyed by its window group."""
+
+
+class OutputSink(WindowRecordSink, Protocol[S]):
     """Where routed outputs are written; `S` is what names a source record (a Kafka message, a file line)."""
 
     def interval(self, interval: AcwInterval) -> None:
         """An interval that closed."""
-
-    def alert(self, alert: dict[str, Any]) -> None:
-        """An alert transition (firing or resolved)."""
 
     def rejected(self, source: S | None, interval: AcwInterval, reason: str) -> None:
         """An interval whose window was already final: a dead letter."""
@@ -38,9 +45,6 @@ class OutputSink(Protocol[S]):
 
     def progress(self, closed_through_ms: int) -> None:
         """Every pane of this source ending by `closed_through_ms` is final."""
-
-    def aggregate(self, key: str, record: dict[str, Any]) -> None:
-        """A window aggregate record, keyed by its window group."""
 
     def dead_letter(self, source: S | None, reason: str, detail: str) -> None:
         """A source record (or one of its events) that cannot be applied, with the reason."""
@@ -64,7 +68,7 @@ def route(out: Output, sink: OutputSink[S], source: S | None = None) -> None:
         sink.alert(alert)
 
 
-def route_merged(out: MergeOutput, sink: OutputSink[Any]) -> None:
+def route_merged(out: MergeOutput, sink: WindowRecordSink) -> None:
     """Hand a merger's outputs to `sink`: window aggregates, then window alerts."""
     for key, record in out.aggregates:
         sink.aggregate(key, record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -13,13 +14,12 @@ from typing import IO, Any
 import orjson
 
 from streams import gc_tuning
-from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import CallEvent, InvalidEvent
 from streams.domain.intervals import AcwInterval
-from streams.domain.merge import WindowMerger
 from streams.domain.pipeline import AcwPipeline, AggregationConfig, IntervalsOnly
 from streams.domain.processor import RulesConfig
-from streams.outputs import apply_event, route, route_merged
+from streams.outputs import apply_event, route
+from streams.replay_windows import AGGREGATES_FILE, ALERTS_FILE, MergeProcess, WindowFiles
 from streams.serialization import iter_avro_container
 from streams.sources.callevent import CallEventSource
 from streams.sources.formats import NATIVE_FORMATS
@@ -113,6 +113,7 @@ def replay(
     max_future_ms: int = 86_400_000,
     intake: Intake | None = None,
     gc_threshold: int = gc_tuning.DEFAULT_THRESHOLD,
+    processes: int = 1,
 ) -> ReplaySummary:
     """Run every input file through one pipeline; write intervals, aggregates, alerts, dead letters and a summary.
 
@@ -120,9 +121,13 @@ def replay(
     `progress(events, share of the input bytes read)` is called every 10,000 records.
     `intake` reads the records (default: our own contract, JSON Lines or Avro container files).
     The garbage collector runs with `gc_threshold` (`ACW_GC_THRESHOLD`, see `gc_tuning`) until it returns.
+    With `processes=2` (`ACW_REPLAY_PROCESSES`) the window merger runs in a second process
+    (`streams.replay_windows`); the output files are the same bytes.
     """
+    if processes not in (1, 2):
+        raise ValueError(f"processes must be 1 or 2, got {processes}")
     with gc_tuning.tuned(gc_threshold):
-        return _replay(inputs, out_dir, rules, progress, aggregation, aggregate, max_future_ms, intake)
+        return _replay(inputs, out_dir, rules, progress, aggregation, aggregate, max_future_ms, intake, processes)
 
 
 def _replay(
@@ -134,6 +139,7 @@ def _replay(
     aggregate: bool,
     max_future_ms: int,
     intake: Intake | None,
+    processes: int,
 ) -> ReplaySummary:
     intake = intake or Intake(CallEventSource("json"), None, max_future_ms)
     platform = intake.format not in NATIVE_FORMATS
@@ -145,7 +151,6 @@ def _replay(
     pipeline: AcwPipeline | IntervalsOnly = (
         AcwPipeline(rules, aggregation, track_changes=False) if aggregate else IntervalsOnly(rules)
     )
-    merger = WindowMerger(aggregation, sources=1, track_changes=False)
     processor = pipeline.processor
     summary = ReplaySummary()
     events = 0
@@ -156,13 +161,17 @@ def _replay(
     total_bytes = sum(sizes) or 1
     done_bytes = 0
     opened: list[IO[bytes]] = []
-    with (
-        open(out_dir / "intervals.jsonl", "wb") as intervals_out,
-        open(out_dir / "aggregates.jsonl", "wb") as aggregates_out,
-        open(out_dir / "alerts.jsonl", "wb") as alerts_out,
-        open(out_dir / "dead-letter.jsonl", "wb") as dead_out,
-    ):
-        sink = _FileSink(intervals_out, aggregates_out, alerts_out, dead_out, merger, summary)
+    with ExitStack() as files:
+        windows: WindowFiles | MergeProcess
+        if aggregate and processes == 2:
+            windows = MergeProcess(aggregation, out_dir)  # first: the fork must inherit no buffered writer
+            files.callback(windows.close)
+        else:
+            aggregates_out = files.enter_context(open(out_dir / AGGREGATES_FILE, "wb"))
+            windows = WindowFiles(aggregation, aggregates_out, files.enter_context(open(out_dir / ALERTS_FILE, "wb")))
+        intervals_out = files.enter_context(open(out_dir / "intervals.jsonl", "wb"))
+        dead_out = files.enter_context(open(out_dir / "dead-letter.jsonl", "wb"))
+        sink = _FileSink(intervals_out, dead_out, windows, summary)
         for path, size in zip(inputs, sizes, strict=True):
             opened.clear()
             sink.path = path
@@ -194,6 +203,9 @@ def _replay(
                         apply_event(pipeline, event, sink, number)
             done_bytes += size
         route(pipeline.finish(), sink)
+        counts = windows.finish()
+    summary.aggregates = counts.aggregates
+    summary.alerts = counts.alerts
     summary.events = events
     summary.applied = processor.applied
     summary.duplicates = processor.counts["duplicates"]
@@ -214,45 +226,25 @@ def _replay(
 
 
 class _FileSink:
-    """Replay's output sink: JSON Lines files, with final panes merged in-process by one `WindowMerger`."""
+    """Replay's output sink: intervals and dead letters to JSON Lines files, the rest to the window stage."""
 
     def __init__(
-        self,
-        intervals_out: IO[bytes],
-        aggregates_out: IO[bytes],
-        alerts_out: IO[bytes],
-        dead_out: IO[bytes],
-        merger: WindowMerger,
-        summary: ReplaySummary,
+        self, intervals_out: IO[bytes], dead_out: IO[bytes], windows: WindowFiles | MergeProcess, summary: ReplaySummary
     ) -> None:
-        self._intervals, self._aggregates = intervals_out, aggregates_out
-        self._alerts, self._dead = alerts_out, dead_out
-        self._merger = merger
+        self._intervals, self._dead = intervals_out, dead_out
         self._summary = summary
         self.path: Path | None = None  # the input file being read: a source record is named by its line there
+        self.pane, self.progress = windows.pane, windows.progress
+        self.alert, self.aggregate = windows.alert, windows.aggregate
 
     def interval(self, interval: AcwInterval) -> None:
         self._summary.intervals[str(interval.end_reason)] += 1
         self._intervals.write(orjson.dumps(interval.to_record(), option=_NL))
 
-    def alert(self, alert: dict[str, Any]) -> None:
-        self._summary.alerts[f"{alert['rule']}.{alert['state']}"] += 1
-        self._alerts.write(orjson.dumps(alert, option=_NL))
-
     def rejected(self, source: int | None, interval: AcwInterval, reason: str) -> None:
         self._summary.rejected[reason] += 1
         record = {"reason": reason, "detail": "its window was already final", "interval": interval.to_record()}
         self._dead.write(orjson.dumps(record, option=_NL))
-
-    def pane(self, pane: WindowKey, stats: WindowStats) -> None:
-        self._merger.offer_pane(0, pane, stats)
-
-    def progress(self, closed_through_ms: int) -> None:
-        route_merged(self._merger.offer_progress(0, closed_through_ms), self)
-
-    def aggregate(self, key: str, record: dict[str, Any]) -> None:
-        self._summary.aggregates += 1
-        self._aggregates.write(orjson.dumps(record, option=_NL))
 
     def dead_letter(self, source: int | None, reason: str, detail: str) -> None:
         path, line = (self.path, source) if source is not None else ("", 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -90,6 +91,7 @@ class Settings:
     malloc_tuning: bool = True
     core: str = "auto"
     gc_threshold: int = gc_tuning.DEFAULT_THRESHOLD
+    replay_processes: int = 0
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
@@ -125,6 +127,11 @@ class Settings:
                 raise bad(name, "must be positive")
         if self.gc_threshold < 0:
             raise bad("gc_threshold", "must be 0 (Python's own thresholds) or more")
+        if self.replay_processes not in (0, 1, 2):
+            raise bad(
+                "replay_processes",
+                f"must be 0 (2 when two CPUs are free to this process, else 1), 1 or 2, got {self.replay_processes}",
+            )
         if self.core not in core_build.CHOICES:
             raise bad("core", f"must be one of {', '.join(core_build.CHOICES)}, got {self.core!r}")
         if self.core == "compiled" and core_build.running() != "compiled":
@@ -283,6 +290,13 @@ class Settings:
             return frozenset(x.strip() for x in raw.split(",") if x.strip())
 
         return names(self.metrics_teams), names(self.metrics_queues), self.metrics_label_limit
+
+    def replay_process_count(self) -> int:
+        """How many processes `acw replay` runs: `ACW_REPLAY_PROCESSES`, or with 0 one per free CPU, up to 2."""
+        if self.replay_processes:
+            return self.replay_processes
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return 2 if cpus >= 2 else 1
 
     def rules(self) -> RulesConfig:
         """The core's rule knobs in milliseconds."""

@@ -50,7 +50,8 @@ def unique(records: list[dict[str, Any]], key: Any = interval_key) -> dict[Any, 
 
 
 def replay_outputs(path: Path, out: Path, settings: Settings, intake: Intake | None = None) -> Outputs:
-    replay([path], out, settings.rules(), aggregation=settings.aggregation(), intake=intake)
+    processes = settings.replay_process_count()  # as `acw replay` runs it
+    replay([path], out, settings.rules(), aggregation=settings.aggregation(), intake=intake, processes=processes)
 
     def read(name: str) -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in (out / name).read_bytes().splitlines()]
