@@ -15,18 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.domain.agent_view import AgentView, view_of
-from streams.domain.aggregates import (
-    Scope,
-    WindowKey,
-    WindowStats,
-    contribution,
-    scope_keys,
-    union_ms,
-    window_key,
-)
+from streams.domain.aggregates import Scope, WindowKey, WindowStats
 from streams.domain.alerts import AlertRule, RuleKind, interval_alerts, open_firing, open_resolved
 from streams.domain.events import CallEvent
 from streams.domain.intervals import AcwInterval
+from streams.domain.panes import OpenSpan, PaneBook, Panes, pane_key
 from streams.domain.processor import Processor, RulesConfig, Step
 from streams.domain.windows import WindowSpec, parse_windows
 
@@ -107,9 +100,6 @@ class Output:
         )
 
 
-Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
-
-
 @dataclass(frozen=True, slots=True)
 class LiveView:
     """Who is in ACW as of stream time, and which open_over alerts fire: for gauges and live views."""
@@ -123,24 +113,23 @@ class LiveView:
 class AcwPipeline:
     """Processor + pane aggregation + interval alerts of one stream; everything in event time."""
 
-    def __init__(self, rules: RulesConfig, config: AggregationConfig, track_changes: bool = True) -> None:
+    def __init__(
+        self, rules: RulesConfig, config: AggregationConfig, track_changes: bool = True, panes: Panes | None = None
+    ) -> None:
+        """`panes` stands in for the pipeline's own `PaneBook` (replay keeps the book where windows are merged)."""
         self.rules = rules
         self.config = config
         self.processor = Processor(rules, track_changes)
         self._tracks_changes = track_changes  # see `Processor`
-        self.panes: dict[WindowKey, WindowStats] = {}
-        self.spans: dict[str, list[Span]] = {}
+        self.book = PaneBook(config.pane_ms, config.scopes, track_changes)
+        self._panes: Panes = self.book if panes is None else panes
         # (agent_id, contact_id, disconnected_at) -> (team_id, queue_id) of every open interval.
         self.open: dict[tuple[str, str, int], tuple[str | None, str | None]] = {}
         self.horizon_ms: int | None = None
         self.closed_through_ms: int | None = None
-        self._scopes = config.scopes
         self._open_rules = [r for r in config.rules if r.kind is RuleKind.OPEN_OVER]
         self._interval_rules = [r for r in config.rules if r.kind is RuleKind.INTERVAL_OVER]
         self._open_heap: list[tuple[int, int, str, str, int]] = []  # (due, rule index, agent, contact, disc)
-        self._dirty_panes: set[WindowKey] = set()
-        self._dirty_spans: set[str] = set()
-        self._updated_panes: set[WindowKey] = set()
         # The live agent state last handed out per agent (None: a tombstone), to hand out only changes.
         self._views: dict[str, AgentView | None] = {}
         self.counts: dict[str, int] = {"late_for_window": 0}
@@ -183,10 +172,9 @@ class AcwPipeline:
         if wm is None:
             return Output()
         out = self._after(intervals, wm + 1, close=False)
-        pane = self.config.pane_ms
-        last = max([k.start_ms + pane for k in self.panes] + [self._pane_floor(wm) + pane])
+        first, last = self._panes.bounds(self._pane_floor(wm))
         if self.closed_through_ms is None:
-            self.closed_through_ms = min([k.start_ms for k in self.panes] + [self._pane_floor(wm)])
+            self.closed_through_ms = first
         self._close_panes(last, out, open_until=wm)
         out.progress = END_OF_STREAM
         return out
@@ -238,24 +226,7 @@ class AcwPipeline:
             self.counts["late_for_window"] += 1
             out.rejected.append((interval, "late_for_window"))
             return
-        counted = contribution(interval)
-        size = self.config.pane_ms
-        panes = self.panes
-        for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
-            if scope not in self._scopes:
-                continue
-            wk = window_key(scope, key, size, pane)
-            stats = panes.get(wk)
-            if stats is None:
-                stats = panes[wk] = WindowStats()
-            stats.count(counted)
-            if self._tracks_changes:
-                self._dirty_panes.add(wk)
-                self._updated_panes.add(wk)
-        span = (disc, interval.ended_at_ms, interval.team_id, interval.queue_id)
-        self.spans.setdefault(interval.agent_id, []).append(span)
-        if self._tracks_changes:
-            self._dirty_spans.add(interval.agent_id)
+        self._panes.count(interval, pane)
 
     def _pane_floor(self, t_ms: int) -> int:
         return t_ms - t_ms % self.config.pane_ms
@@ -265,67 +236,10 @@ class AcwPipeline:
         start = self.closed_through_ms
         if start is None or through_ms <= start:
             return
-        self._add_agent_acw(start, through_ms, through_ms if open_until is None else open_until)
-        for wk in sorted(k for k in self.panes if k.start_ms + k.size_ms <= through_ms):
-            out.final_panes.append((wk, self.panes.pop(wk)))
-            self._dirty_panes.add(wk)
-            self._updated_panes.discard(wk)
+        opened: list[OpenSpan] = [(a, d, t, q) for (a, _, d), (t, q) in self.open.items() if d < through_ms]
+        self._panes.close(start, through_ms, through_ms if open_until is None else open_until, opened, out.final_panes)
         self.closed_through_ms = through_ms
         out.progress = through_ms
-        for agent_id in list(self.spans):
-            kept = [s for s in self.spans[agent_id] if s[1] > through_ms]
-            if len(kept) != len(self.spans[agent_id]):
-                self._dirty_spans.add(agent_id)
-                if kept:
-                    self.spans[agent_id] = kept
-                else:
-                    del self.spans[agent_id]
-
-    def _add_agent_acw(self, start_ms: int, end_ms: int, open_until: int) -> None:
-        """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms)."""
-        per_agent: dict[str, list[Span]] = dict(self.spans)  # lists are shared, never changed here
-        for (agent_id, _, disc), (team, queue) in self.open.items():
-            if disc < end_ms:
-                per_agent[agent_id] = [*per_agent.get(agent_id, ()), (disc, max(disc, open_until), team, queue)]
-        scopes = self._scopes
-        for agent_id, spans in per_agent.items():
-            inside = [s for s in spans if s[1] > start_ms and s[0] < end_ms]
-            if not inside:
-                continue
-            team, queue = inside[0][2], inside[0][3]
-            if all(s[2] == team and s[3] == queue for s in inside):  # one team and queue: one union for all scopes
-                keys = [g for g in scope_keys(agent_id, team, queue) if g[0] in scopes]
-                self._add_union(keys, [(a, b) for a, b, _, _ in inside], start_ms, end_ms)
-                continue
-            groups: dict[tuple[Scope, str], list[tuple[int, int]]] = {}
-            for a, b, team, queue in inside:
-                for group in scope_keys(agent_id, team, queue):
-                    if group[0] in scopes:
-                        groups.setdefault(group, []).append((a, b))
-            for group, group_spans in groups.items():
-                self._add_union([group], group_spans, start_ms, end_ms)
-
-    def _add_union(
-        self, keys: list[tuple[Scope, str]], spans: list[tuple[int, int]], start_ms: int, end_ms: int
-    ) -> None:
-        """Add the union of `spans` within each pane of [start_ms, end_ms) to the agent ACW of `keys`' panes."""
-        pane = self.config.pane_ms
-        panes = self.panes
-        lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
-        hi = min(end_ms, max(b for _, b in spans))
-        if len(spans) == 1:  # a lone span's share of a pane is a plain overlap
-            a, b = spans[0]
-            shares = [(p, min(b, p + pane) - max(a, p)) for p in range(lo, hi, pane)]
-        else:
-            shares = [(p, union_ms(spans, p, p + pane)) for p in range(lo, hi, pane)]
-        for p, ms in shares:
-            if ms:
-                for scope, key in keys:
-                    wk = window_key(scope, key, pane, p)
-                    stats = panes.get(wk)
-                    if stats is None:
-                        stats = panes[wk] = WindowStats()
-                    stats.agent_acw_ms += ms
 
     def live(self) -> LiveView:
         """Open intervals, agents in ACW, the oldest open interval's age and firing open_over alerts."""
@@ -344,9 +258,7 @@ class AcwPipeline:
 
     def take_updates(self) -> list[tuple[WindowKey, WindowStats]]:
         """Open panes changed since the last call (for update records)."""
-        updated = sorted(self._updated_panes)
-        self._updated_panes.clear()
-        return [(wk, self.panes[wk]) for wk in updated if wk in self.panes]
+        return self.book.take_updates()
 
     def has_view_changes(self) -> bool:
         """Whether `take_views` may hand out something."""
@@ -368,29 +280,25 @@ class AcwPipeline:
 
     def has_dirty(self) -> bool:
         """Whether anything changed since the last `take_dirty`."""
-        return self.processor.has_dirty() or bool(self._dirty_panes or self._dirty_spans)
+        return self.processor.has_dirty() or bool(self.book.dirty_panes or self.book.dirty_spans)
 
     def forget_changes(self) -> None:
         """Drop change tracking without building entries (for runs that never checkpoint, like replay)."""
         self.processor.forget_changes()
-        self._dirty_panes.clear()
-        self._dirty_spans.clear()
-        self._updated_panes.clear()
+        self.book.forget_changes()
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""
         entries: dict[str, Any] = {}
         agents = self.processor.take_dirty()
-        for agent_id in agents.keys() | self._dirty_spans:
+        book = self.book
+        for agent_id in agents.keys() | book.dirty_spans:
             state = agents.get(agent_id)
             if state is None and agent_id in self.processor.agents:
                 state = self.processor.agents[agent_id].to_dict()
-            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in self.spans.get(agent_id, [])]}
-        for wk in self._dirty_panes:
-            stats = self.panes.get(wk)
-            entries[_pane_entry(wk)] = None if stats is None else stats.to_dict()
-        self._dirty_spans.clear()
-        self._dirty_panes.clear()
+            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in book.spans.get(agent_id, [])]}
+        book.dirty_spans.clear()
+        book.take_dirty_panes(entries)
         return entries
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
@@ -398,9 +306,9 @@ class AcwPipeline:
         for name in entries:
             if name.startswith("a|"):
                 self.processor.mark_dirty([name[2:]])
-                self._dirty_spans.add(name[2:])
+                self.book.dirty_spans.add(name[2:])
             else:
-                self._dirty_panes.add(_pane_key(name, self.config.pane_ms))
+                self.book.dirty_panes.add(pane_key(name, self.config.pane_ms))
 
     def meta(self) -> dict[str, Any]:
         """Stream-level state as plain data."""
@@ -420,9 +328,9 @@ class AcwPipeline:
                 if value["s"] is not None:
                     agents[name[2:]] = value["s"]
                 if value["w"]:
-                    pipe.spans[name[2:]] = [tuple(s) for s in value["w"]]
+                    pipe.book.spans[name[2:]] = [tuple(s) for s in value["w"]]
             else:
-                pipe.panes[_pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
+                pipe.book.panes[pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
         pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents)
         if meta is not None:
             pipe.horizon_ms, pipe.closed_through_ms = meta["h"], meta["ct"]
@@ -437,15 +345,6 @@ class AcwPipeline:
                         pipe._open_heap.append((due, i, agent.agent_id, cid, disc))
         heapq.heapify(pipe._open_heap)
         return pipe
-
-
-def _pane_entry(wk: WindowKey) -> str:
-    return f"w|{wk.scope.value}|{wk.start_ms}|{wk.key}"
-
-
-def _pane_key(entry: str, pane_ms: int) -> WindowKey:
-    _, scope, start, key = entry.split("|", 3)
-    return window_key(Scope(scope), key, pane_ms, int(start))
 
 
 _NOTHING = Output()

@@ -1,0 +1,174 @@
+"""Pane aggregates of one stream: each interval counted in its panes, agents' ACW time spread over the panes it
+spans, and panes handed out as final once stream time has passed them.
+
+`AcwPipeline` decides when (its stream time) and what is too late; a `PaneBook` does the counting. The pipeline
+talks to it through `Panes`, so that replay can keep the book in the process that merges the windows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from streams.domain.aggregates import Scope, WindowKey, WindowStats, contribution, scope_keys, union_ms, window_key
+from streams.domain.intervals import AcwInterval
+
+Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
+OpenSpan = tuple[str, int, str | None, str | None]  # agent_id, disconnected_at, team_id, queue_id of an open interval
+FinalPanes = list[tuple[WindowKey, WindowStats]]
+
+
+class Panes(Protocol):
+    """What a pipeline asks of its pane aggregates."""
+
+    def count(self, interval: AcwInterval, pane_start_ms: int) -> None:
+        """Count an interval in the panes starting at `pane_start_ms` (the one its end falls in) of its scope keys."""
+
+    def close(
+        self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
+    ) -> None:
+        """Append every pane ending by `through_ms` to `final`, in key order, after adding the ACW time agents spent
+        within [start_ms, through_ms): their closed intervals', and the `opened` intervals' up to `open_until_ms`."""
+
+    def bounds(self, floor_ms: int) -> tuple[int, int]:
+        """(first start, last end) of the panes held and of the pane starting at `floor_ms`."""
+
+
+class PaneBook:
+    """The pane aggregates of one stream, with their ACW spans, and what changed since a checkpoint."""
+
+    def __init__(self, pane_ms: int, scopes: frozenset[Scope], track_changes: bool = True) -> None:
+        self.pane_ms = pane_ms
+        self.scopes = scopes
+        self.panes: dict[WindowKey, WindowStats] = {}
+        self.spans: dict[str, list[Span]] = {}  # agent_id -> its closed intervals not yet past every pane
+        self.tracks_changes = track_changes
+        self.dirty_panes: set[WindowKey] = set()
+        self.dirty_spans: set[str] = set()
+        self.updated_panes: set[WindowKey] = set()
+
+    def count(self, interval: AcwInterval, pane_start_ms: int) -> None:
+        """Count an interval in the panes starting at `pane_start_ms` of its scope keys, and keep its span."""
+        counted = contribution(interval)
+        size = self.pane_ms
+        panes = self.panes
+        tracks = self.tracks_changes
+        for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
+            if scope not in self.scopes:
+                continue
+            wk = window_key(scope, key, size, pane_start_ms)
+            stats = panes.get(wk)
+            if stats is None:
+                stats = panes[wk] = WindowStats()
+            stats.count(counted)
+            if tracks:
+                self.dirty_panes.add(wk)
+                self.updated_panes.add(wk)
+        span = (interval.disconnected_at_ms, interval.ended_at_ms, interval.team_id, interval.queue_id)
+        self.spans.setdefault(interval.agent_id, []).append(span)
+        if tracks:
+            self.dirty_spans.add(interval.agent_id)
+
+    def close(
+        self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
+    ) -> None:
+        """Hand out every pane ending by `through_ms`, after adding agents' ACW time within [start_ms, through_ms)."""
+        self._add_agent_acw(start_ms, through_ms, open_until_ms, opened)
+        for wk in sorted(k for k in self.panes if k.start_ms + k.size_ms <= through_ms):
+            final.append((wk, self.panes.pop(wk)))
+            self.dirty_panes.add(wk)
+            self.updated_panes.discard(wk)
+        for agent_id in list(self.spans):
+            kept = [s for s in self.spans[agent_id] if s[1] > through_ms]
+            if len(kept) != len(self.spans[agent_id]):
+                self.dirty_spans.add(agent_id)
+                if kept:
+                    self.spans[agent_id] = kept
+                else:
+                    del self.spans[agent_id]
+
+    def bounds(self, floor_ms: int) -> tuple[int, int]:
+        """(first start, last end) of the panes held and of the pane starting at `floor_ms`."""
+        pane = self.pane_ms
+        first = min([k.start_ms for k in self.panes] + [floor_ms])
+        return first, max([k.start_ms + pane for k in self.panes] + [floor_ms + pane])
+
+    def _add_agent_acw(self, start_ms: int, end_ms: int, open_until: int, opened: list[OpenSpan]) -> None:
+        """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms)."""
+        per_agent: dict[str, list[Span]] = dict(self.spans)  # lists are shared, never changed here
+        for agent_id, disc, team, queue in opened:
+            if disc < end_ms:
+                per_agent[agent_id] = [*per_agent.get(agent_id, ()), (disc, max(disc, open_until), team, queue)]
+        scopes = self.scopes
+        for agent_id, spans in per_agent.items():
+            inside = [s for s in spans if s[1] > start_ms and s[0] < end_ms]
+            if not inside:
+                continue
+            team, queue = inside[0][2], inside[0][3]
+            if all(s[2] == team and s[3] == queue for s in inside):  # one team and queue: one union for all scopes
+                keys = [g for g in scope_keys(agent_id, team, queue) if g[0] in scopes]
+                self._add_union(keys, [(a, b) for a, b, _, _ in inside], start_ms, end_ms)
+                continue
+            groups: dict[tuple[Scope, str], list[tuple[int, int]]] = {}
+            for a, b, team, queue in inside:
+                for group in scope_keys(agent_id, team, queue):
+                    if group[0] in scopes:
+                        groups.setdefault(group, []).append((a, b))
+            for group, group_spans in groups.items():
+                self._add_union([group], group_spans, start_ms, end_ms)
+
+    def _add_union(
+        self, keys: list[tuple[Scope, str]], spans: list[tuple[int, int]], start_ms: int, end_ms: int
+    ) -> None:
+        """Add the union of `spans` within each pane of [start_ms, end_ms) to the agent ACW of `keys`' panes."""
+        pane = self.pane_ms
+        panes = self.panes
+        lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
+        hi = min(end_ms, max(b for _, b in spans))
+        if len(spans) == 1:  # a lone span's share of a pane is a plain overlap
+            a, b = spans[0]
+            shares = [(p, min(b, p + pane) - max(a, p)) for p in range(lo, hi, pane)]
+        else:
+            shares = [(p, union_ms(spans, p, p + pane)) for p in range(lo, hi, pane)]
+        for p, ms in shares:
+            if ms:
+                for scope, key in keys:
+                    wk = window_key(scope, key, pane, p)
+                    stats = panes.get(wk)
+                    if stats is None:
+                        stats = panes[wk] = WindowStats()
+                    stats.agent_acw_ms += ms
+
+    def _pane_floor(self, t_ms: int) -> int:
+        return t_ms - t_ms % self.pane_ms
+
+    # --- changes and snapshots -----------------------------------------------------------------
+
+    def take_updates(self) -> FinalPanes:
+        """Open panes changed since the last call (for update records)."""
+        updated = sorted(self.updated_panes)
+        self.updated_panes.clear()
+        return [(wk, self.panes[wk]) for wk in updated if wk in self.panes]
+
+    def forget_changes(self) -> None:
+        """Drop change tracking."""
+        self.dirty_panes.clear()
+        self.dirty_spans.clear()
+        self.updated_panes.clear()
+
+    def take_dirty_panes(self, entries: dict[str, Any]) -> None:
+        """Add the changed panes to `entries` as plain data (None deletes), and forget that they changed."""
+        for wk in self.dirty_panes:
+            stats = self.panes.get(wk)
+            entries[pane_entry(wk)] = None if stats is None else stats.to_dict()
+        self.dirty_panes.clear()
+
+
+def pane_entry(wk: WindowKey) -> str:
+    """A pane's name in checkpoints."""
+    return f"w|{wk.scope.value}|{wk.start_ms}|{wk.key}"
+
+
+def pane_key(entry: str, pane_ms: int) -> WindowKey:
+    """Inverse of `pane_entry`."""
+    _, scope, start, key = entry.split("|", 3)
+    return window_key(Scope(scope), key, pane_ms, int(start))
