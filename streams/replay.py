@@ -148,10 +148,6 @@ def _replay(
     notes: Counter[str] = Counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     aggregation = aggregation or AggregationConfig()
-    pipeline: AcwPipeline | IntervalsOnly = (
-        AcwPipeline(rules, aggregation, track_changes=False) if aggregate else IntervalsOnly(rules)
-    )
-    processor = pipeline.processor
     summary = ReplaySummary()
     events = 0
     now_ms = int(time.time() * 1000)  # once per replay: events beyond now + max_future_ms are rejected
@@ -163,12 +159,16 @@ def _replay(
     opened: list[IO[bytes]] = []
     with ExitStack() as files:
         windows: WindowFiles | MergeProcess
+        pipeline: AcwPipeline | IntervalsOnly
         if aggregate and processes == 2:
             windows = MergeProcess(aggregation, out_dir)  # first: the fork must inherit no buffered writer
-            files.callback(windows.close)
+            files.callback(windows.stop)
+            pipeline = AcwPipeline(rules, aggregation, track_changes=False, panes=windows)
         else:
             aggregates_out = files.enter_context(open(out_dir / AGGREGATES_FILE, "wb"))
             windows = WindowFiles(aggregation, aggregates_out, files.enter_context(open(out_dir / ALERTS_FILE, "wb")))
+            pipeline = AcwPipeline(rules, aggregation, track_changes=False) if aggregate else IntervalsOnly(rules)
+        processor = pipeline.processor
         intervals_out = files.enter_context(open(out_dir / "intervals.jsonl", "wb"))
         dead_out = files.enter_context(open(out_dir / "dead-letter.jsonl", "wb"))
         sink = _FileSink(intervals_out, dead_out, windows, summary)

@@ -1,10 +1,13 @@
-"""Replay's window stage: final panes merged into window records, written with the alerts, here or in a second process.
+"""Replay's window stage: panes counted and merged into window records, written with the alerts, here or in a
+second process.
 
-The pipeline (decoding, the processor, panes) and the window merger each take about half of a replay with
-windows. With `processes=2` the merger runs in a forked child: the parent sends it, in order and in pickled
-batches, every pane, progress, alert and local window record the pipeline routes, and the child writes
-`aggregates.jsonl` and `alerts.jsonl` exactly as one process would. Both files get the same bytes either way,
-because the child sees the same calls in the same order; only the two processes' work overlaps.
+The pipeline's processor and the window stage (pane counting, the merger, writing window records) each take about
+half of a replay with windows. With `processes=2` the window stage runs in a forked child. The parent's pipeline
+counts its intervals into a `PaneBook` that lives in the child (`MergeProcess` is the pipeline's `Panes`); every
+count, pane close, progress, interval alert and local window record is sent there in order, in pickled batches of
+plain tuples, and the child writes `aggregates.jsonl` and `alerts.jsonl`. Both files get the same bytes as in one
+process, because the book and the merger see the same calls in the same order; only the two processes' work
+overlaps.
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ from typing import IO, Any
 
 import orjson
 
-from streams.domain.aggregates import WindowKey, WindowStats
+from streams.domain.aggregates import WindowKey, WindowStats, contribution
+from streams.domain.intervals import AcwInterval
 from streams.domain.merge import WindowMerger
+from streams.domain.panes import FinalPanes, OpenSpan, PaneBook
 from streams.domain.pipeline import AggregationConfig
 from streams.outputs import route_merged
 
 _NL = orjson.OPT_APPEND_NEWLINE
 _BATCH = 2048  # messages per pickled batch sent to the child
 _QUEUED = 64  # batches the child holds before the parent waits
+# What a message to the child is, in its first item.
+_COUNT, _CLOSE, _PROGRESS, _ALERT, _AGGREGATE = range(5)
 
 AGGREGATES_FILE = "aggregates.jsonl"
 ALERTS_FILE = "alerts.jsonl"
@@ -74,15 +81,16 @@ class WindowFiles:
         """Counts of what was written (the caller closes the files)."""
         return self.counts
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Nothing to stop in this process."""
 
 
 class MergeProcess:
-    """The window stage in a forked child: the same calls as `WindowFiles`, sent over a pipe in batches.
+    """The window stage in a forked child, with the pipeline's pane book: the pipeline's `Panes` and the sink of
+    its window outputs, sent over a pipe in batches.
 
     Start it before opening any output file of the parent, so the child inherits no buffered writer.
-    `finish` waits for the child and returns its counts, or raises what it raised; `close` stops it whatever
+    `finish` waits for the child and returns its counts, or raises what it raised; `stop` stops it whatever
     happened.
     """
 
@@ -96,25 +104,59 @@ class MergeProcess:
         )
         self._process.start()
         child_conn.close()
-        self._batch: list[Any] = []
+        self._batch: list[tuple[Any, ...]] = []
+        self._pane_ms = aggregation.pane_ms
+        self._first: int | None = None  # the earliest and latest pane start counted
+        self._last: int | None = None
 
-    def pane(self, pane: WindowKey, stats: WindowStats) -> None:
-        """A pane that became final: sent as `WindowStats.to_state`'s tuple."""
-        self._batch.append(stats.to_state(pane))
+    # --- the pipeline's Panes -------------------------------------------------------------------
+
+    def count(self, interval: AcwInterval, pane_start_ms: int) -> None:
+        """An interval to count in its panes: sent as its parts."""
+        if self._first is None or pane_start_ms < self._first:
+            self._first = pane_start_ms
+        if self._last is None or pane_start_ms > self._last:
+            self._last = pane_start_ms
+        disc = interval.disconnected_at_ms
+        parts = (interval.agent_id, interval.team_id, interval.queue_id, disc, contribution(interval), pane_start_ms)
+        self._batch.append((_COUNT, parts))
         if len(self._batch) >= _BATCH:
             self._send()
 
+    def close(
+        self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
+    ) -> None:
+        """Panes to close: the child's book hands them to its merger, so `final` stays empty here."""
+        self._batch.append((_CLOSE, start_ms, through_ms, open_until_ms, opened))
+
+    def bounds(self, floor_ms: int) -> tuple[int, int]:
+        """The book's bounds, from the pane starts counted.
+
+        The book may hold panes only at starts counted (panes of ACW time alone are closed as they are made) and
+        has handed out none yet when the pipeline asks for the first; a pane handed out ended by `floor_ms`. So
+        these are the book's own answers to what the pipeline asks at the end of input.
+        """
+        first = floor_ms if self._first is None else min(self._first, floor_ms)
+        last = floor_ms if self._last is None else max(self._last, floor_ms)
+        return first, last + self._pane_ms
+
+    # --- the sink of window outputs -------------------------------------------------------------
+
+    def pane(self, pane: WindowKey, stats: WindowStats) -> None:
+        """Never called: the pipeline's final panes are made in the child."""
+        raise AssertionError("a pipeline with a MergeProcess for panes hands out no final panes")
+
     def progress(self, closed_through_ms: int) -> None:
-        """The closed-through time, sent as an int."""
-        self._batch.append(closed_through_ms)
+        """The closed-through time."""
+        self._batch.append((_PROGRESS, closed_through_ms))
 
     def alert(self, alert: dict[str, Any]) -> None:
-        """The pipeline's alert, sent as its dict so the child writes it between the window alerts in order."""
-        self._batch.append(alert)
+        """The pipeline's alert, sent so the child writes it between the window alerts in order."""
+        self._batch.append((_ALERT, alert))
 
     def aggregate(self, key: str, record: dict[str, Any]) -> None:
-        """A window record finished by the pipeline itself, sent as a list."""
-        self._batch.append([key, record])
+        """A window record finished by the pipeline itself."""
+        self._batch.append((_AGGREGATE, key, record))
 
     def finish(self) -> WindowCounts:
         """Send what is left and the end; wait for the child; its counts, or its error raised here."""
@@ -123,7 +165,7 @@ class MergeProcess:
             self._conn.send_bytes(b"")
         return self._result()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop the child if it still runs (the parent failed), and wait for it."""
         if self._process.is_alive():
             self._process.terminate()
@@ -172,27 +214,35 @@ def _receive(conn: Connection, batches: Queue[bytes | BaseException]) -> None:
 
 
 def _run_child(conn: Connection, aggregation: AggregationConfig, out_dir: Path) -> None:
-    """The child's loop: batches in, window records and alerts out; then its counts, or its error, sent back."""
+    """The child's loop: batches in, panes counted and merged, window records and alerts out; then its counts, or
+    its error, sent back."""
     try:
         with open(out_dir / AGGREGATES_FILE, "wb") as aggregates_out, open(out_dir / ALERTS_FILE, "wb") as alerts_out:
             windows = WindowFiles(aggregation, aggregates_out, alerts_out)
-            from_state = WindowStats.from_state
-            offer_pane, progress, alert, aggregate = windows.pane, windows.progress, windows.alert, windows.aggregate
+            book = PaneBook(aggregation.pane_ms, aggregation.scopes, track_changes=False)
+            count = book.count_parts
+            final: FinalPanes = []
             batches: Queue[bytes | BaseException] = Queue(_QUEUED)
             Thread(target=_receive, args=(conn, batches), name="acw-replay-windows-receive", daemon=True).start()
             while data := batches.get():
                 if isinstance(data, BaseException):
                     raise data
                 for message in pickle.loads(data):
-                    kind = type(message)
-                    if kind is tuple:
-                        offer_pane(*from_state(message))
-                    elif kind is int:
-                        progress(message)
-                    elif kind is dict:
-                        alert(message)
+                    kind = message[0]
+                    if kind == _COUNT:
+                        count(*message[1])
+                    elif kind == _CLOSE:
+                        _, start, through, open_until, opened = message
+                        book.close(start, through, open_until, opened, final)
+                        for pane, stats in final:
+                            windows.pane(pane, stats)
+                        final.clear()
+                    elif kind == _PROGRESS:
+                        windows.progress(message[1])
+                    elif kind == _ALERT:
+                        windows.alert(message[1])
                     else:
-                        aggregate(*message)
+                        windows.aggregate(message[1], message[2])
         conn.send_bytes(pickle.dumps((windows.counts, None)))
     except BaseException as exc:  # whatever it is, the parent raises it
         try:

@@ -26,12 +26,6 @@ class Scope(StrEnum):
     CENTER = "CENTER"
 
 
-_SCOPES = {str(scope): scope for scope in Scope}
-
-# A pane as `WindowStats.to_state` flattens it: scope, key, size and start, the sums, then the durations.
-PaneState = tuple[Any, ...]
-
-
 def scope_keys(agent_id: str, team_id: str | None, queue_id: str | None) -> tuple[tuple[Scope, str], ...]:
     """The (scope, key) groups an interval of this agent, team and queue counts in."""
     return (
@@ -211,47 +205,6 @@ class WindowStats:
         s.timed_out, s.end_reasons, s.agent_acw_ms, s.last_ended_ms = d["to"], dict(d["er"]), d["aa"], d["le"]
         s.durations = Durations.from_dict(d["d"])
         return s
-
-    def to_state(self, pane: WindowKey) -> PaneState:
-        """A final pane and its sums as one flat tuple of plain values: what crosses a pipe to another process.
-
-        Pickled, it costs a tenth of this object's own pickling; `from_state` gives back equal objects.
-        """
-        d = self.durations
-        return (
-            str(pane.scope),
-            pane.key,
-            pane.size_ms,
-            pane.start_ms,
-            self.contacts,
-            self.with_acw,
-            self.acw_ms,
-            self.max_ms,
-            self.talk_ms,
-            self.hold_ms,
-            self.handled,
-            self.handle_ms,
-            self.handle_acw_ms,
-            self.timed_out,
-            self.end_reasons,
-            self.agent_acw_ms,
-            self.last_ended_ms,
-            d.count,
-            d.values,
-            d.zeros,
-            d.buckets,
-        )
-
-    @staticmethod
-    def from_state(state: PaneState) -> tuple[WindowKey, WindowStats]:
-        """Inverse of `to_state`: the pane's key and a new `WindowStats` that owns what it holds."""
-        s = WindowStats()
-        s.contacts, s.with_acw, s.acw_ms, s.max_ms, s.talk_ms, s.hold_ms = state[4:10]
-        s.handled, s.handle_ms, s.handle_acw_ms, s.timed_out = state[10:14]
-        s.end_reasons, s.agent_acw_ms, s.last_ended_ms = state[14], state[15], state[16]
-        d = s.durations
-        d.count, d.values, d.zeros, d.buckets = state[17], state[18], state[19], state[20]
-        return window_key(_SCOPES[state[0]], state[1], state[2], state[3]), s
 
     # --- derived figures -------------------------------------------------------------------
 

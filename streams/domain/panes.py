@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from streams.domain.aggregates import Scope, WindowKey, WindowStats, contribution, scope_keys, union_ms, window_key
+from streams.domain.aggregates import (
+    Contribution,
+    Scope,
+    WindowKey,
+    WindowStats,
+    contribution,
+    scope_keys,
+    union_ms,
+    window_key,
+)
 from streams.domain.intervals import AcwInterval
 
 Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
@@ -48,11 +57,29 @@ class PaneBook:
 
     def count(self, interval: AcwInterval, pane_start_ms: int) -> None:
         """Count an interval in the panes starting at `pane_start_ms` of its scope keys, and keep its span."""
-        counted = contribution(interval)
+        self.count_parts(
+            interval.agent_id,
+            interval.team_id,
+            interval.queue_id,
+            interval.disconnected_at_ms,
+            contribution(interval),
+            pane_start_ms,
+        )
+
+    def count_parts(
+        self,
+        agent_id: str,
+        team_id: str | None,
+        queue_id: str | None,
+        disconnected_at_ms: int,
+        counted: Contribution,
+        pane_start_ms: int,
+    ) -> None:
+        """`count` from an interval's parts: its keys, when its ACW began, and its `contribution`."""
         size = self.pane_ms
         panes = self.panes
         tracks = self.tracks_changes
-        for scope, key in scope_keys(interval.agent_id, interval.team_id, interval.queue_id):
+        for scope, key in scope_keys(agent_id, team_id, queue_id):
             if scope not in self.scopes:
                 continue
             wk = window_key(scope, key, size, pane_start_ms)
@@ -63,24 +90,27 @@ class PaneBook:
             if tracks:
                 self.dirty_panes.add(wk)
                 self.updated_panes.add(wk)
-        span = (interval.disconnected_at_ms, interval.ended_at_ms, interval.team_id, interval.queue_id)
-        self.spans.setdefault(interval.agent_id, []).append(span)
+        span = (disconnected_at_ms, counted[6], team_id, queue_id)
+        self.spans.setdefault(agent_id, []).append(span)
         if tracks:
-            self.dirty_spans.add(interval.agent_id)
+            self.dirty_spans.add(agent_id)
 
     def close(
         self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
     ) -> None:
         """Hand out every pane ending by `through_ms`, after adding agents' ACW time within [start_ms, through_ms)."""
         self._add_agent_acw(start_ms, through_ms, open_until_ms, opened)
+        tracks = self.tracks_changes
         for wk in sorted(k for k in self.panes if k.start_ms + k.size_ms <= through_ms):
             final.append((wk, self.panes.pop(wk)))
-            self.dirty_panes.add(wk)
-            self.updated_panes.discard(wk)
+            if tracks:
+                self.dirty_panes.add(wk)
+                self.updated_panes.discard(wk)
         for agent_id in list(self.spans):
             kept = [s for s in self.spans[agent_id] if s[1] > through_ms]
             if len(kept) != len(self.spans[agent_id]):
-                self.dirty_spans.add(agent_id)
+                if tracks:
+                    self.dirty_spans.add(agent_id)
                 if kept:
                     self.spans[agent_id] = kept
                 else:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 from pathlib import Path
 
 import pytest
 
 from streams.cli import main
-from streams.domain.aggregates import WindowStats
-from streams.domain.events import InvalidEvent
-from streams.domain.pipeline import AcwPipeline, AggregationConfig
 from streams.domain.processor import RulesConfig
 from streams.replay import replay
-from streams.serialization import event_from_json
 from streams.settings import ConfigError, Settings
 from tests.support.seeds import logged_seed
 
@@ -72,21 +67,18 @@ def test_an_error_in_the_parent_stops_the_window_process(faulty_day: Path, tmp_p
     assert not multiprocessing.active_children()
 
 
-def test_a_pane_crosses_the_pipe_as_plain_data_and_comes_back_equal(faulty_day: Path) -> None:
-    pipeline = AcwPipeline(RulesConfig(), AggregationConfig(), track_changes=False)
-    panes = []
-    for line in faulty_day.read_bytes().splitlines():
-        try:
-            event = event_from_json(line)
-        except InvalidEvent:
-            continue
-        panes.extend(pipeline.offer(event)[1].final_panes)
-    panes.extend(pipeline.finish().final_panes)
-    assert any(stats.durations.values for _, stats in panes) and any(not stats.contacts for _, stats in panes)
-    for pane, stats in panes:
-        back_pane, back = WindowStats.from_state(pickle.loads(pickle.dumps(stats.to_state(pane))))
-        assert back_pane == pane and type(back_pane.scope) is type(pane.scope)
-        assert back.to_dict() == stats.to_dict()
+@pytest.mark.parametrize("duration", ["1m", "20m"])
+def test_an_input_shorter_than_a_pane_close_gives_the_same_bytes(tmp_path: Path, duration: str) -> None:
+    """No pane closes before the end of input: the pipeline asks the panes where they begin and end."""
+    src = tmp_path / "short.jsonl"
+    seed = logged_seed("short input")
+    common = ["--agents", "30", "--duration", duration, "--start", "2026-03-02T08:00:00+00:00", "--seed", str(seed)]
+    assert main(["simulate", *common, "--rate", "30", "--quiet", "--out", str(src)]) == 0
+    for processes in (1, 2):
+        replay([src], tmp_path / str(processes), RulesConfig(), processes=processes)
+    assert (tmp_path / "1" / "aggregates.jsonl").read_bytes()
+    for name in OUTPUTS:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
 
 
 def test_replay_processes_is_checked_at_start() -> None:
