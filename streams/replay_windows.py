@@ -3,11 +3,12 @@ second process.
 
 The pipeline's processor and the window stage (pane counting, the merger, writing window records) each take about
 half of a replay with windows. With `processes=2` the window stage runs in a forked child. The parent's pipeline
-counts its intervals into a `PaneBook` that lives in the child (`MergeProcess` is the pipeline's `Panes`); every
-count, pane close, progress, interval alert and local window record is sent there in order, in pickled batches of
-plain tuples, and the child writes `aggregates.jsonl` and `alerts.jsonl`. Both files get the same bytes as in one
-process, because the book and the merger see the same calls in the same order; only the two processes' work
-overlaps.
+counts its intervals into a `PaneBook` that lives in the child (`MergeProcess` is the pipeline's `Panes`), while
+the agents' ACW spans stay in the parent, which works out their shares of each pane it closes. Every count, pane
+close (with those shares), progress, interval alert and local window record is sent to the child in order, in
+pickled batches of plain tuples, and the child writes `aggregates.jsonl` and `alerts.jsonl`. Both files get the
+same bytes as in one process, because the book and the merger see the same calls in the same order; only the two
+processes' work overlaps.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import orjson
 from streams.domain.aggregates import WindowKey, WindowStats, contribution
 from streams.domain.intervals import AcwInterval
 from streams.domain.merge import WindowMerger
-from streams.domain.panes import FinalPanes, OpenSpan, PaneBook
+from streams.domain.panes import AcwSpans, FinalPanes, OpenSpan, PaneBook
 from streams.domain.pipeline import AggregationConfig
 from streams.outputs import route_merged
 
@@ -106,6 +107,7 @@ class MergeProcess:
         child_conn.close()
         self._batch: list[tuple[Any, ...]] = []
         self._pane_ms = aggregation.pane_ms
+        self._acw = AcwSpans(aggregation.pane_ms, aggregation.scopes, track_changes=False)
         self._first: int | None = None  # the earliest and latest pane start counted
         self._last: int | None = None
 
@@ -117,17 +119,20 @@ class MergeProcess:
             self._first = pane_start_ms
         if self._last is None or pane_start_ms > self._last:
             self._last = pane_start_ms
-        disc = interval.disconnected_at_ms
-        parts = (interval.agent_id, interval.team_id, interval.queue_id, disc, contribution(interval), pane_start_ms)
-        self._batch.append((_COUNT, parts))
+        agent_id, team_id, queue_id = interval.agent_id, interval.team_id, interval.queue_id
+        self._acw.add(agent_id, (interval.disconnected_at_ms, interval.ended_at_ms, team_id, queue_id))
+        self._batch.append((_COUNT, (agent_id, team_id, queue_id, contribution(interval), pane_start_ms)))
         if len(self._batch) >= _BATCH:
             self._send()
 
     def close(
         self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
     ) -> None:
-        """Panes to close: the child's book hands them to its merger, so `final` stays empty here."""
-        self._batch.append((_CLOSE, start_ms, through_ms, open_until_ms, opened))
+        """Panes to close: agents' ACW shares are worked out here, where the spans are; the child's book adds them
+        and hands the final panes to its merger, so `final` stays empty here."""
+        shares = self._acw.shares(start_ms, through_ms, open_until_ms, opened)
+        self._acw.prune(through_ms)
+        self._batch.append((_CLOSE, through_ms, shares))
 
     def bounds(self, floor_ms: int) -> tuple[int, int]:
         """The book's bounds, from the pane starts counted.
@@ -232,8 +237,8 @@ def _run_child(conn: Connection, aggregation: AggregationConfig, out_dir: Path) 
                     if kind == _COUNT:
                         count(*message[1])
                     elif kind == _CLOSE:
-                        _, start, through, open_until, opened = message
-                        book.close(start, through, open_until, opened, final)
+                        book.add_shares(message[2])
+                        book.take_final(message[1], final)
                         for pane, stats in final:
                             windows.pane(pane, stats)
                         final.clear()

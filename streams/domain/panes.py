@@ -1,8 +1,9 @@
 """Pane aggregates of one stream: each interval counted in its panes, agents' ACW time spread over the panes it
 spans, and panes handed out as final once stream time has passed them.
 
-`AcwPipeline` decides when (its stream time) and what is too late; a `PaneBook` does the counting. The pipeline
-talks to it through `Panes`, so that replay can keep the book in the process that merges the windows.
+`AcwPipeline` decides when (its stream time) and what is too late; a `PaneBook` does the counting, with the
+agents' ACW spans in an `AcwSpans`. The pipeline talks to the book through `Panes`, so that replay can keep the
+panes in the process that merges the windows and work out the spans' shares where the intervals close.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from streams.domain.intervals import AcwInterval
 Span = tuple[int, int, str | None, str | None]  # disconnected_at, ended_at, team_id, queue_id
 OpenSpan = tuple[str, int, str | None, str | None]  # agent_id, disconnected_at, team_id, queue_id of an open interval
 FinalPanes = list[tuple[WindowKey, WindowStats]]
+# An agent's ACW time in one pane, for one of the scope keys of (agent_id, team_id, queue_id), or (ALL_SCOPES)
+# for each of them that is aggregated: agent_id, team_id, queue_id, index in `scope_keys`, pane start, ms.
+Share = tuple[str, str | None, str | None, int, int, int]
+ALL_SCOPES = -1
+_SCOPE_INDEX = {scope: i for i, (scope, _) in enumerate(scope_keys("", None, None))}
 
 
 class Panes(Protocol):
@@ -42,6 +48,92 @@ class Panes(Protocol):
         """(first start, last end) of the panes held and of the pane starting at `floor_ms`."""
 
 
+class AcwSpans:
+    """Agents' ACW spans of one stream: closed intervals kept until every pane they touch has closed, and the share
+    of each pane that an agent spent in ACW."""
+
+    def __init__(self, pane_ms: int, scopes: frozenset[Scope], track_changes: bool = True) -> None:
+        self.pane_ms = pane_ms
+        self.scopes = scopes
+        self.by_agent: dict[str, list[Span]] = {}
+        self.tracks_changes = track_changes
+        self.dirty: set[str] = set()
+
+    def add(self, agent_id: str, span: Span) -> None:
+        """Keep a closed interval's span."""
+        self.by_agent.setdefault(agent_id, []).append(span)
+        if self.tracks_changes:
+            self.dirty.add(agent_id)
+
+    def shares(self, start_ms: int, end_ms: int, open_until: int, opened: list[OpenSpan]) -> list[Share]:
+        """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms): the closed
+        intervals' and the `opened` ones' up to `open_until`."""
+        per_agent: dict[str, list[Span]] = dict(self.by_agent)  # lists are shared, never changed here
+        for agent_id, disc, team, queue in opened:
+            if disc < end_ms:
+                per_agent[agent_id] = [*per_agent.get(agent_id, ()), (disc, max(disc, open_until), team, queue)]
+        scopes = self.scopes
+        out: list[Share] = []
+        for agent_id, spans in per_agent.items():
+            inside = [s for s in spans if s[1] > start_ms and s[0] < end_ms]
+            if not inside:
+                continue
+            team, queue = inside[0][2], inside[0][3]
+            if all(s[2] == team and s[3] == queue for s in inside):  # one team and queue: one union for all scopes
+                parts = [(a, b) for a, b, _, _ in inside]
+                self._add_union(out, (agent_id, team, queue, ALL_SCOPES), parts, start_ms, end_ms)
+                continue
+            groups: dict[tuple[Scope, str], tuple[str | None, str | None, list[tuple[int, int]]]] = {}
+            for a, b, team, queue in inside:
+                for group in scope_keys(agent_id, team, queue):
+                    if group[0] in scopes:
+                        groups.setdefault(group, (team, queue, []))[2].append((a, b))
+            for (scope, _), (team, queue, group_spans) in groups.items():
+                self._add_union(out, (agent_id, team, queue, _SCOPE_INDEX[scope]), group_spans, start_ms, end_ms)
+        return out
+
+    def _add_union(
+        self,
+        out: list[Share],
+        whose: tuple[str, str | None, str | None, int],
+        spans: list[tuple[int, int]],
+        start_ms: int,
+        end_ms: int,
+    ) -> None:
+        """Append the union of `spans` within each pane of [start_ms, end_ms) as `whose` shares."""
+        pane = self.pane_ms
+        lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
+        hi = min(end_ms, max(b for _, b in spans))
+        agent_id, team, queue, which = whose
+        if len(spans) == 1:  # a lone span's share of a pane is a plain overlap
+            a, b = spans[0]
+            for p in range(lo, hi, pane):
+                ms = min(b, p + pane) - max(a, p)
+                if ms:
+                    out.append((agent_id, team, queue, which, p, ms))
+        else:
+            for p in range(lo, hi, pane):
+                ms = union_ms(spans, p, p + pane)
+                if ms:
+                    out.append((agent_id, team, queue, which, p, ms))
+
+    def prune(self, through_ms: int) -> None:
+        """Forget the spans that ended by `through_ms`: every pane they touch has closed."""
+        by_agent = self.by_agent
+        for agent_id in list(by_agent):
+            kept = [s for s in by_agent[agent_id] if s[1] > through_ms]
+            if len(kept) != len(by_agent[agent_id]):
+                if self.tracks_changes:
+                    self.dirty.add(agent_id)
+                if kept:
+                    by_agent[agent_id] = kept
+                else:
+                    del by_agent[agent_id]
+
+    def _pane_floor(self, t_ms: int) -> int:
+        return t_ms - t_ms % self.pane_ms
+
+
 class PaneBook:
     """The pane aggregates of one stream, with their ACW spans, and what changed since a checkpoint."""
 
@@ -49,33 +141,21 @@ class PaneBook:
         self.pane_ms = pane_ms
         self.scopes = scopes
         self.panes: dict[WindowKey, WindowStats] = {}
-        self.spans: dict[str, list[Span]] = {}  # agent_id -> its closed intervals not yet past every pane
+        self.acw = AcwSpans(pane_ms, scopes, track_changes)
         self.tracks_changes = track_changes
         self.dirty_panes: set[WindowKey] = set()
-        self.dirty_spans: set[str] = set()
         self.updated_panes: set[WindowKey] = set()
 
     def count(self, interval: AcwInterval, pane_start_ms: int) -> None:
         """Count an interval in the panes starting at `pane_start_ms` of its scope keys, and keep its span."""
-        self.count_parts(
-            interval.agent_id,
-            interval.team_id,
-            interval.queue_id,
-            interval.disconnected_at_ms,
-            contribution(interval),
-            pane_start_ms,
-        )
+        self.count_parts(interval.agent_id, interval.team_id, interval.queue_id, contribution(interval), pane_start_ms)
+        span = (interval.disconnected_at_ms, interval.ended_at_ms, interval.team_id, interval.queue_id)
+        self.acw.add(interval.agent_id, span)
 
     def count_parts(
-        self,
-        agent_id: str,
-        team_id: str | None,
-        queue_id: str | None,
-        disconnected_at_ms: int,
-        counted: Contribution,
-        pane_start_ms: int,
+        self, agent_id: str, team_id: str | None, queue_id: str | None, counted: Contribution, pane_start_ms: int
     ) -> None:
-        """`count` from an interval's parts: its keys, when its ACW began, and its `contribution`."""
+        """Count an interval's `contribution` in the panes starting at `pane_start_ms` of its scope keys."""
         size = self.pane_ms
         panes = self.panes
         tracks = self.tracks_changes
@@ -90,86 +170,45 @@ class PaneBook:
             if tracks:
                 self.dirty_panes.add(wk)
                 self.updated_panes.add(wk)
-        span = (disconnected_at_ms, counted[6], team_id, queue_id)
-        self.spans.setdefault(agent_id, []).append(span)
-        if tracks:
-            self.dirty_spans.add(agent_id)
 
     def close(
         self, start_ms: int, through_ms: int, open_until_ms: int, opened: list[OpenSpan], final: FinalPanes
     ) -> None:
         """Hand out every pane ending by `through_ms`, after adding agents' ACW time within [start_ms, through_ms)."""
-        self._add_agent_acw(start_ms, through_ms, open_until_ms, opened)
+        self.add_shares(self.acw.shares(start_ms, through_ms, open_until_ms, opened))
+        self.take_final(through_ms, final)
+        self.acw.prune(through_ms)
+
+    def add_shares(self, shares: list[Share]) -> None:
+        """Add agents' ACW time to their panes."""
+        pane = self.pane_ms
+        panes = self.panes
+        scopes = self.scopes
+        for agent_id, team, queue, which, p, ms in shares:
+            keys = scope_keys(agent_id, team, queue)
+            for scope, key in keys if which == ALL_SCOPES else (keys[which],):
+                if scope not in scopes:
+                    continue
+                wk = window_key(scope, key, pane, p)
+                stats = panes.get(wk)
+                if stats is None:
+                    stats = panes[wk] = WindowStats()
+                stats.agent_acw_ms += ms
+
+    def take_final(self, through_ms: int, final: FinalPanes) -> None:
+        """Append every pane ending by `through_ms` to `final`, in key order, and forget it."""
         tracks = self.tracks_changes
         for wk in sorted(k for k in self.panes if k.start_ms + k.size_ms <= through_ms):
             final.append((wk, self.panes.pop(wk)))
             if tracks:
                 self.dirty_panes.add(wk)
                 self.updated_panes.discard(wk)
-        for agent_id in list(self.spans):
-            kept = [s for s in self.spans[agent_id] if s[1] > through_ms]
-            if len(kept) != len(self.spans[agent_id]):
-                if tracks:
-                    self.dirty_spans.add(agent_id)
-                if kept:
-                    self.spans[agent_id] = kept
-                else:
-                    del self.spans[agent_id]
 
     def bounds(self, floor_ms: int) -> tuple[int, int]:
         """(first start, last end) of the panes held and of the pane starting at `floor_ms`."""
         pane = self.pane_ms
         first = min([k.start_ms for k in self.panes] + [floor_ms])
         return first, max([k.start_ms + pane for k in self.panes] + [floor_ms + pane])
-
-    def _add_agent_acw(self, start_ms: int, end_ms: int, open_until: int, opened: list[OpenSpan]) -> None:
-        """Per agent and scope key, the union of its ACW spans within each pane of [start_ms, end_ms)."""
-        per_agent: dict[str, list[Span]] = dict(self.spans)  # lists are shared, never changed here
-        for agent_id, disc, team, queue in opened:
-            if disc < end_ms:
-                per_agent[agent_id] = [*per_agent.get(agent_id, ()), (disc, max(disc, open_until), team, queue)]
-        scopes = self.scopes
-        for agent_id, spans in per_agent.items():
-            inside = [s for s in spans if s[1] > start_ms and s[0] < end_ms]
-            if not inside:
-                continue
-            team, queue = inside[0][2], inside[0][3]
-            if all(s[2] == team and s[3] == queue for s in inside):  # one team and queue: one union for all scopes
-                keys = [g for g in scope_keys(agent_id, team, queue) if g[0] in scopes]
-                self._add_union(keys, [(a, b) for a, b, _, _ in inside], start_ms, end_ms)
-                continue
-            groups: dict[tuple[Scope, str], list[tuple[int, int]]] = {}
-            for a, b, team, queue in inside:
-                for group in scope_keys(agent_id, team, queue):
-                    if group[0] in scopes:
-                        groups.setdefault(group, []).append((a, b))
-            for group, group_spans in groups.items():
-                self._add_union([group], group_spans, start_ms, end_ms)
-
-    def _add_union(
-        self, keys: list[tuple[Scope, str]], spans: list[tuple[int, int]], start_ms: int, end_ms: int
-    ) -> None:
-        """Add the union of `spans` within each pane of [start_ms, end_ms) to the agent ACW of `keys`' panes."""
-        pane = self.pane_ms
-        panes = self.panes
-        lo = max(start_ms, self._pane_floor(min(a for a, _ in spans)))
-        hi = min(end_ms, max(b for _, b in spans))
-        if len(spans) == 1:  # a lone span's share of a pane is a plain overlap
-            a, b = spans[0]
-            shares = [(p, min(b, p + pane) - max(a, p)) for p in range(lo, hi, pane)]
-        else:
-            shares = [(p, union_ms(spans, p, p + pane)) for p in range(lo, hi, pane)]
-        for p, ms in shares:
-            if ms:
-                for scope, key in keys:
-                    wk = window_key(scope, key, pane, p)
-                    stats = panes.get(wk)
-                    if stats is None:
-                        stats = panes[wk] = WindowStats()
-                    stats.agent_acw_ms += ms
-
-    def _pane_floor(self, t_ms: int) -> int:
-        return t_ms - t_ms % self.pane_ms
 
     # --- changes and snapshots -----------------------------------------------------------------
 
@@ -182,7 +221,7 @@ class PaneBook:
     def forget_changes(self) -> None:
         """Drop change tracking."""
         self.dirty_panes.clear()
-        self.dirty_spans.clear()
+        self.acw.dirty.clear()
         self.updated_panes.clear()
 
     def take_dirty_panes(self, entries: dict[str, Any]) -> None:

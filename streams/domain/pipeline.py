@@ -280,7 +280,7 @@ class AcwPipeline:
 
     def has_dirty(self) -> bool:
         """Whether anything changed since the last `take_dirty`."""
-        return self.processor.has_dirty() or bool(self.book.dirty_panes or self.book.dirty_spans)
+        return self.processor.has_dirty() or bool(self.book.dirty_panes or self.book.acw.dirty)
 
     def forget_changes(self) -> None:
         """Drop change tracking without building entries (for runs that never checkpoint, like replay)."""
@@ -292,12 +292,12 @@ class AcwPipeline:
         entries: dict[str, Any] = {}
         agents = self.processor.take_dirty()
         book = self.book
-        for agent_id in agents.keys() | book.dirty_spans:
+        for agent_id in agents.keys() | book.acw.dirty:
             state = agents.get(agent_id)
             if state is None and agent_id in self.processor.agents:
                 state = self.processor.agents[agent_id].to_dict()
-            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in book.spans.get(agent_id, [])]}
-        book.dirty_spans.clear()
+            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in book.acw.by_agent.get(agent_id, [])]}
+        book.acw.dirty.clear()
         book.take_dirty_panes(entries)
         return entries
 
@@ -306,7 +306,7 @@ class AcwPipeline:
         for name in entries:
             if name.startswith("a|"):
                 self.processor.mark_dirty([name[2:]])
-                self.book.dirty_spans.add(name[2:])
+                self.book.acw.dirty.add(name[2:])
             else:
                 self.book.dirty_panes.add(pane_key(name, self.config.pane_ms))
 
@@ -328,7 +328,7 @@ class AcwPipeline:
                 if value["s"] is not None:
                     agents[name[2:]] = value["s"]
                 if value["w"]:
-                    pipe.book.spans[name[2:]] = [tuple(s) for s in value["w"]]
+                    pipe.book.acw.by_agent[name[2:]] = [tuple(s) for s in value["w"]]
             else:
                 pipe.book.panes[pane_key(name, config.pane_ms)] = WindowStats.from_dict(value)
         pipe.processor = Processor.restore(rules, meta["proc"] if meta else None, agents)
