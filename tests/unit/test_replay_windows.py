@@ -76,7 +76,8 @@ def test_an_input_shorter_than_a_pane_close_gives_the_same_bytes(tmp_path: Path,
     assert main(["simulate", *common, "--rate", "30", "--quiet", "--out", str(src)]) == 0
     for processes in (1, 2):
         replay([src], tmp_path / str(processes), RulesConfig(), processes=processes)
-    assert (tmp_path / "1" / "aggregates.jsonl").read_bytes()
+    if duration == "20m":  # a minute may end before any interval does
+        assert (tmp_path / "1" / "aggregates.jsonl").read_bytes()
     for name in OUTPUTS:
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
 
