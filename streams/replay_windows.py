@@ -35,7 +35,7 @@ from streams.domain.pipeline import AggregationConfig
 from streams.outputs import route_merged
 
 _NL = orjson.OPT_APPEND_NEWLINE
-_BATCH = 2048  # messages per pickled batch sent to the child
+_BATCH = 512  # messages per pickled batch sent to the child: one fits the pipe, so sending seldom waits
 _QUEUED = 64  # batches the child holds before the parent waits
 # What a message to the child is, in its first item.
 _COUNT, _CLOSE, _PROGRESS, _ALERT, _AGGREGATE = range(5)
