@@ -3,7 +3,8 @@
     git worktree add /tmp/base <before>
     .venv/bin/python -m bench.replay_ab FILE --baseline-tree /tmp/base [--runs 5] [--out bench/results/replay_ab.json]
 
-Each run replays FILE (JSON Lines) with the default job and with intervals only, once in each tree, in a fresh
+Each run replays FILE (JSON Lines) with the default job as `acw replay` runs it (ACW_REPLAY_PROCESSES), with the
+default job in one process, and with intervals only, once in each tree, in a fresh
 process whose `streams` package comes from that tree; events/s is timed inside the process around `replay()`
 (as `bench.bench` does), so start-up and imports are left out. Prints and writes the medians and every run.
 """
@@ -20,17 +21,22 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-JOBS = ("default", "intervals-only")
+JOBS = ("default", "default-one-process", "intervals-only")
 _TIMED = """
 import sys, tempfile, time
 from pathlib import Path
 from streams.domain.processor import RulesConfig
 from streams.replay import replay
+from streams.settings import Settings
 path = Path(sys.argv[1])
 events = sum(1 for _ in open(path, "rb"))
+settings = Settings()
+options = {}
+if hasattr(settings, "replay_process_count"):  # as `acw replay` runs it; a tree from before has one process
+    options["processes"] = 1 if sys.argv[2] == "default-one-process" else settings.replay_process_count()
 with tempfile.TemporaryDirectory() as out:
     started = time.perf_counter()
-    replay([path], Path(out), RulesConfig(), aggregate=sys.argv[2] == "default")
+    replay([path], Path(out), RulesConfig(), aggregate=sys.argv[2] != "intervals-only", **options)
     print(events / (time.perf_counter() - started))
 """
 
