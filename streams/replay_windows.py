@@ -135,11 +135,11 @@ class MergeProcess:
         self._batch.append((_CLOSE, through_ms, shares))
 
     def bounds(self, floor_ms: int) -> tuple[int, int]:
-        """The book's bounds, from the pane starts counted.
+        """The book's bounds, worked out from the pane starts counted.
 
-        The book may hold panes only at starts counted (panes of ACW time alone are closed as they are made) and
-        has handed out none yet when the pipeline asks for the first; a pane handed out ended by `floor_ms`. So
-        these are the book's own answers to what the pipeline asks at the end of input.
+        The book holds panes only at starts counted (a pane of ACW time alone is handed out by the close that
+        made it). The pipeline asks for the first start only before its first close, when no pane has been
+        handed out, and every pane handed out ended by `floor_ms`. So the counted starts give the book's answers.
         """
         first = floor_ms if self._first is None else min(self._first, floor_ms)
         last = floor_ms if self._last is None else max(self._last, floor_ms)
@@ -190,6 +190,7 @@ class MergeProcess:
             self._conn.send_bytes(data)
         except OSError:
             self._result()  # raises the child's error
+            raise RuntimeError("replay's window process stopped reading before the end") from None
 
     def _result(self) -> WindowCounts:
         try:
