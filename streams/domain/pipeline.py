@@ -120,7 +120,6 @@ class AcwPipeline:
         self.rules = rules
         self.config = config
         self.processor = Processor(rules, track_changes)
-        self._tracks_changes = track_changes  # see `Processor`
         self.book = PaneBook(config.pane_ms, config.scopes, track_changes)
         self._panes: Panes = self.book if panes is None else panes
         # (agent_id, contact_id, disconnected_at) -> (team_id, queue_id) of every open interval.
