@@ -121,8 +121,8 @@ def replay(
     `progress(events, share of the input bytes read)` is called every 10,000 records.
     `intake` reads the records (default: our own contract, JSON Lines or Avro container files).
     The garbage collector runs with `gc_threshold` (`ACW_GC_THRESHOLD`, see `gc_tuning`) until it returns.
-    With `processes=2` (`ACW_REPLAY_PROCESSES`) the window merger runs in a second process
-    (`streams.replay_windows`); the output files are the same bytes.
+    With `processes=2` (`ACW_REPLAY_PROCESSES`) the window stage (pane counting and the merger) runs in a second
+    process (`streams.replay_windows`); the output files are the same bytes.
     """
     if processes not in (1, 2):
         raise ValueError(f"processes must be 1 or 2, got {processes}")
