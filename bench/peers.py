@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import machine
+from bench import core_bound, machine, split_ceiling
 from bench.bench import END_POLL_S, _metric, bare_consumer_rate
 from bench.memory import _rss_mb
 from streams.kafka_io import produce_file
@@ -350,6 +350,12 @@ def main() -> int:
             for _ in range(args.runs)
         ]
         expected_intervals = len((tmp / "replay" / "intervals.jsonl").read_bytes().splitlines())
+        bound = core_bound.measure(path, same_job, same_job.partitions, args.runs)
+        print(
+            f"one process at best: decode {bound['decode_us_per_event']:.2f} + core {bound['core_us_per_event']:.2f} "
+            f"us/event = {bound['one_process_ceiling_events_per_s']:,.0f}/s",
+            flush=True,
+        )
         print(
             f"replay: {statistics.median(replay_only):,.0f}/s intervals only, "
             f"{statistics.median(replay_full):,.0f}/s with aggregates",
@@ -361,14 +367,20 @@ def main() -> int:
             asyncio.run(create_topics(settings))
             asyncio.run(produce_file(path, topic, settings, "json"))
             bare, ours, quix = [], [], []
+            loop1: list[dict[str, float]] = []
+            loop2: list[dict[str, float]] = []
             for i in range(args.runs):
                 bare.append(asyncio.run(bare_consumer_rate(bootstrap, topic, n, event_from_json)))
                 ours.append(run_worker(bootstrap, topic, n, expected_intervals))
                 quix.append(run_quix(bootstrap, topic, tmp))
+                for processes, loops in ((1, loop1), (2, loop2)):
+                    loop = split_ceiling.run(bootstrap, topic, n, expected_intervals, processes, same_job)
+                    loops.append(asyncio.run(loop))
                 print(
                     f"run {i + 1}: bare {bare[-1]:,.0f}/s, ours {ours[-1]['events_per_s']:,.0f}/s "
                     f"({ours[-1]['peak_rss_mb']:.0f} MB), quix {quix[-1]['events_per_s']:,.0f}/s "
-                    f"({quix[-1]['peak_rss_mb']:.0f} MB)",
+                    f"({quix[-1]['peak_rss_mb']:.0f} MB), minimal loop {loop1[-1]['events_per_s']:,.0f}/s in one "
+                    f"process, {loop2[-1]['events_per_s']:,.0f}/s in two",
                     flush=True,
                 )
             check = check_quix_outputs(bootstrap, quix[-1]["prefix"], tmp / "replay")
@@ -387,9 +399,24 @@ def main() -> int:
         "quix_peak_rss_mb": _median(quix, "peak_rss_mb"),
         "replay_events_per_s": statistics.median(replay_only),
         "replay_with_aggregates_events_per_s": statistics.median(replay_full),
+        # What bounds the worker's share of the bare consumer (bench/core_bound.py, bench/split_ceiling.py).
+        "one_process_ceiling_events_per_s": bound["one_process_ceiling_events_per_s"],
+        "decode_us_per_event": bound["decode_us_per_event"],
+        "core_us_per_event": bound["core_us_per_event"],
+        "minimal_loop_one_process_events_per_s": _median(loop1, "events_per_s"),
+        "minimal_loop_two_processes_events_per_s": _median(loop2, "events_per_s"),
         "quix_output_check": check,
         "latency": latency,
-        "all_runs": {"ours": ours, "quix": quix, "bare": bare, "replay": replay_only, "replay_full": replay_full},
+        "all_runs": {
+            "ours": ours,
+            "quix": quix,
+            "bare": bare,
+            "replay": replay_only,
+            "replay_full": replay_full,
+            "minimal_loop_one_process": loop1,
+            "minimal_loop_two_processes": loop2,
+            "core_bound": bound["all_runs"],
+        },
     }
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
     print(text)
