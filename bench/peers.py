@@ -374,8 +374,7 @@ def main() -> int:
                 ours.append(run_worker(bootstrap, topic, n, expected_intervals))
                 quix.append(run_quix(bootstrap, topic, tmp))
                 for processes, loops in ((1, loop1), (2, loop2)):
-                    loop = split_ceiling.run(bootstrap, topic, n, expected_intervals, processes, same_job)
-                    loops.append(asyncio.run(loop))
+                    loops.append(split_ceiling.measure(bootstrap, topic, n, expected_intervals, processes, **SAME_JOB))
                 print(
                     f"run {i + 1}: bare {bare[-1]:,.0f}/s, ours {ours[-1]['events_per_s']:,.0f}/s "
                     f"({ours[-1]['peak_rss_mb']:.0f} MB), quix {quix[-1]['events_per_s']:,.0f}/s "

@@ -1,14 +1,15 @@
 """How fast a worker could be with its core in a second process: a minimal loop on a real broker, one and two processes.
 
     .venv/bin/python -m bench.split_ceiling BOOTSTRAP TOPIC EVENTS INTERVALS [--processes 1|2] [--runs 3]
+        [--windows 15m] [--scopes TEAM]
 
 Reads every record of TOPIC (JSON `CallEvent`s keyed by agent, as bench.peers loads them) with a plain aiokafka
 consumer, in batches of up to 4,096. With `--processes 1` the loop decodes each batch, offers it to one
 `PartitionCore` per partition and sends the Avro intervals in record batches, all in one process. With
-`--processes 2` the same work but the consumer and producer is done by a forked child: the parent hands it each
-batch's raw values through a pipe and sends the encoded intervals that come back, so fetching and sending
-overlap decoding and the core. events/s run from the first fetch to the last interval acknowledged by the
-broker (acks=all).
+`--processes 2` a forked child decodes, runs the cores and encodes: the parent hands it each batch's raw values
+through a pipe without waiting and sends the encoded intervals that come back, so fetching and sending overlap
+decoding and the core. events/s run from the first fetch to the last interval acknowledged by the broker
+(acks=all); each run is a fresh interpreter when `measure` starts it, and reports each process's peak RSS.
 
 What the loop leaves out, so that it bounds a real worker from above: Faust (group membership, its fetcher
 thread), checkpoints and their changelogs, metrics, dead letters, the panes topic and the merge stage, live
@@ -22,12 +23,14 @@ import asyncio
 import os
 import pickle
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -35,7 +38,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import machine
-from bench.memory import _rss_mb
 from streams import gc_tuning
 from streams.domain.partition import PartitionCore
 from streams.outputs import apply_event
@@ -44,7 +46,7 @@ from streams.settings import Settings
 from streams.topics import outputs as output_specs
 from streams.worker.kafka_sink import murmur2
 
-PEERS_JOB = Settings(windows="15m", scopes="TEAM")
+ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4096
 Interval = tuple[bytes, bytes, int]  # key, Avro value, timestamp
 
@@ -128,9 +130,9 @@ class _Sender:
 
 
 async def run(
-    bootstrap: str, topic: str, events: int, intervals: int, processes: int, settings: Settings = PEERS_JOB
+    bootstrap: str, topic: str, events: int, intervals: int, processes: int, settings: Settings
 ) -> dict[str, float]:
-    """One pass over the topic with `settings`' job; events/s and the RSS of each process at the end."""
+    """One pass over the topic with `settings`' job; events/s and each process's peak RSS."""
     out_topic = f"split-ceiling-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -196,8 +198,8 @@ async def run(
             raise RuntimeError(f"{sender.sent} intervals, expected {intervals}")
         return {
             "events_per_s": events / seconds,
-            "rss_mb": _rss_mb(os.getpid()) or 0.0,
-            "child_rss_mb": (_rss_mb(child.pid) or 0.0) if child is not None else 0.0,
+            "peak_rss_mb": _peak_rss_mb(os.getpid()),
+            "child_peak_rss_mb": _peak_rss_mb(child.pid) if child is not None else 0.0,
         }
     finally:
         if child is not None:
@@ -205,6 +207,44 @@ async def run(
             child.join(timeout=30)
         await consumer.stop()
         await producer.stop()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(
+    bootstrap: str, topic: str, events: int, intervals: int, processes: int, windows: str, scopes: str
+) -> dict[str, float]:
+    """One `run` in a fresh interpreter (as a worker starts), so that its memory is the loop's alone."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.split_ceiling",
+            bootstrap,
+            topic,
+            str(events),
+            str(intervals),
+            "--processes",
+            str(processes),
+            "--runs",
+            "1",
+            "--windows",
+            windows,
+            "--scopes",
+            scopes,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    run: dict[str, float] = orjson.loads(out.stdout)["all_runs"][0]
+    return run
 
 
 def main() -> int:
@@ -215,14 +255,18 @@ def main() -> int:
     parser.add_argument("intervals", type=int)
     parser.add_argument("--processes", type=int, choices=(1, 2), default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--windows", default="15m", help="ACW_WINDOWS of the job (default: the peers job's)")
+    parser.add_argument("--scopes", default="TEAM", help="ACW_SCOPES of the job (default: the peers job's)")
     args = parser.parse_args()
+    settings = Settings(windows=args.windows, scopes=args.scopes)
     runs = [
-        asyncio.run(run(args.bootstrap, args.topic, args.events, args.intervals, args.processes))
+        asyncio.run(run(args.bootstrap, args.topic, args.events, args.intervals, args.processes, settings))
         for _ in range(args.runs)
     ]
     result = {
         "machine": machine(),
         "processes": args.processes,
+        "job": {"ACW_WINDOWS": args.windows, "ACW_SCOPES": args.scopes},
         "events_per_s": statistics.median(r["events_per_s"] for r in runs),
         "all_runs": runs,
     }
