@@ -1,7 +1,7 @@
 """How fast a worker could be with its core in a second process: a minimal loop on a real broker, one and two processes.
 
     .venv/bin/python -m bench.split_ceiling BOOTSTRAP TOPIC EVENTS INTERVALS [--processes 1|2] [--runs 3]
-        [--windows 15m] [--scopes TEAM]
+        [--windows 15m] [--scopes TEAM] [--encode-in child|parent]
 
 Reads every record of TOPIC (JSON `CallEvent`s keyed by agent, as bench.peers loads them) with a plain aiokafka
 consumer, in batches of up to 4,096. With `--processes 1` the loop decodes each batch, offers it to one
@@ -10,6 +10,8 @@ consumer, in batches of up to 4,096. With `--processes 1` the loop decodes each 
 through a pipe without waiting and sends the encoded intervals that come back, so fetching and sending overlap
 decoding and the core. events/s run from the first fetch to the last interval acknowledged by the broker
 (acks=all); each run is a fresh interpreter when `measure` starts it, and reports each process's peak RSS.
+`--encode-in parent` leaves the child only decoding and the cores: it returns the intervals as plain records
+(dicts) and the parent encodes them, which moves the Avro encoding to the side with CPU to spare.
 
 What the loop leaves out, so that it bounds a real worker from above: Faust (group membership, its fetcher
 thread), checkpoints and their changelogs, metrics, dead letters, the panes topic and the merge stage, live
@@ -48,19 +50,20 @@ from streams.worker.kafka_sink import murmur2
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4096
-Interval = tuple[bytes, bytes, int]  # key, Avro value, timestamp
+Interval = tuple[bytes, Any, int]  # key, Avro value (or the plain record, to encode), timestamp
 
 
 class _Intervals:
-    """An output sink that keeps only the intervals, encoded as the worker encodes them."""
+    """An output sink that keeps only the intervals: encoded as the worker encodes them, or as plain records."""
 
-    def __init__(self, encode: Any) -> None:
+    def __init__(self, encode: Any | None) -> None:
         self.encode = encode
         self.records: list[Interval] = []
 
     def interval(self, interval: Any) -> None:
         record = interval.to_record()
-        self.records.append((interval.agent_id.encode(), self.encode(record), record["ended_at"]))
+        value = record if self.encode is None else self.encode(record)
+        self.records.append((interval.agent_id.encode(), value, record["ended_at"]))
 
     def alert(self, *_: Any) -> None: ...
     def aggregate(self, *_: Any) -> None: ...
@@ -71,11 +74,11 @@ class _Intervals:
 
 
 class _Cores:
-    """One core per partition; a batch of raw values in, its encoded intervals out."""
+    """One core per partition; a batch of raw values in, its intervals out (encoded unless `encode` is False)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, encode: bool = True) -> None:
         self.rules, self.aggregation = settings.rules(), settings.aggregation()
-        self.encode = codec(output_specs(settings)["intervals"].schema).encode
+        self.encode = _encoder(settings) if encode else None
         self.cores: dict[int, PartitionCore] = {}
 
     def apply(self, partition: int, values: list[bytes]) -> list[Interval]:
@@ -88,9 +91,13 @@ class _Cores:
         return sink.records
 
 
-def _child(inbox: Connection, outbox: Connection, settings: Settings) -> None:
+def _encoder(settings: Settings) -> Any:
+    return codec(output_specs(settings)["intervals"].schema).encode
+
+
+def _child(inbox: Connection, outbox: Connection, settings: Settings, encode: bool) -> None:
     gc_tuning.tune(settings.gc_threshold)
-    cores = _Cores(settings)
+    cores = _Cores(settings, encode)
     while (message := pickle.loads(inbox.recv_bytes())) is not None:
         outbox.send_bytes(pickle.dumps([cores.apply(p, values) for p, values in message], protocol=5))
 
@@ -130,7 +137,13 @@ class _Sender:
 
 
 async def run(
-    bootstrap: str, topic: str, events: int, intervals: int, processes: int, settings: Settings
+    bootstrap: str,
+    topic: str,
+    events: int,
+    intervals: int,
+    processes: int,
+    settings: Settings,
+    encode_in: str = "child",
 ) -> dict[str, float]:
     """One pass over the topic with `settings`' job; events/s and each process's peak RSS."""
     out_topic = f"split-ceiling-{uuid.uuid4().hex[:8]}"
@@ -155,7 +168,7 @@ async def run(
             ctx = get_context("fork")
             inbox_r, inbox_w = ctx.Pipe(duplex=False)
             outbox_r, outbox_w = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(inbox_r, outbox_w, settings), daemon=True)
+            child = ctx.Process(target=_child, args=(inbox_r, outbox_w, settings, encode_in == "child"), daemon=True)
             child.start()
             results: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -168,9 +181,14 @@ async def run(
 
             threading.Thread(target=read, daemon=True).start()
 
+            encode = _encoder(settings)
+
             async def forward() -> None:
                 while sender.sent < intervals:
-                    sender.send(pickle.loads(await results.get()))
+                    batches = pickle.loads(await results.get())
+                    if encode_in == "parent":
+                        batches = [[(key, encode(r), ts) for key, r, ts in records] for records in batches]
+                    sender.send(batches)
 
             forwarding = asyncio.ensure_future(forward())
         else:
@@ -218,7 +236,14 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def measure(
-    bootstrap: str, topic: str, events: int, intervals: int, processes: int, windows: str, scopes: str
+    bootstrap: str,
+    topic: str,
+    events: int,
+    intervals: int,
+    processes: int,
+    windows: str,
+    scopes: str,
+    encode_in: str = "child",
 ) -> dict[str, float]:
     """One `run` in a fresh interpreter (as a worker starts), so that its memory is the loop's alone."""
     out = subprocess.run(
@@ -238,6 +263,8 @@ def measure(
             windows,
             "--scopes",
             scopes,
+            "--encode-in",
+            encode_in,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -257,15 +284,21 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--windows", default="15m", help="ACW_WINDOWS of the job (default: the peers job's)")
     parser.add_argument("--scopes", default="TEAM", help="ACW_SCOPES of the job (default: the peers job's)")
+    parser.add_argument(
+        "--encode-in", choices=("child", "parent"), default="child", help="which process encodes the intervals"
+    )
     args = parser.parse_args()
     settings = Settings(windows=args.windows, scopes=args.scopes)
     runs = [
-        asyncio.run(run(args.bootstrap, args.topic, args.events, args.intervals, args.processes, settings))
+        asyncio.run(
+            run(args.bootstrap, args.topic, args.events, args.intervals, args.processes, settings, args.encode_in)
+        )
         for _ in range(args.runs)
     ]
     result = {
         "machine": machine(),
         "processes": args.processes,
+        "encode_in": args.encode_in,
         "job": {"ACW_WINDOWS": args.windows, "ACW_SCOPES": args.scopes},
         "events_per_s": statistics.median(r["events_per_s"] for r in runs),
         "all_runs": runs,
