@@ -27,6 +27,7 @@ from streams.domain.events import CallEvent
 from streams.domain.partition import PartitionCore
 from streams.serialization import event_from_json
 from streams.settings import Settings
+from streams.sources import agent_key
 from streams.worker.kafka_sink import murmur2
 
 
@@ -39,7 +40,7 @@ def _decode(lines: list[bytes]) -> tuple[list[CallEvent], float]:
 def _offer(events: list[CallEvent], settings: Settings, partitions: int) -> float:
     rules, aggregation = settings.rules(), settings.aggregation()
     cores = [PartitionCore.new(rules, aggregation) for _ in range(partitions)]
-    placed = [cores[(murmur2(e.agent_id.encode()) & 0x7FFFFFFF) % partitions] for e in events]
+    placed = [cores[(murmur2(agent_key(e)) & 0x7FFFFFFF) % partitions] for e in events]
     start = time.process_time()
     for core, event in zip(placed, events, strict=True):
         core.offer(event)

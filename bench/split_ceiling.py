@@ -177,7 +177,7 @@ async def run(
                     while True:
                         loop.call_soon_threadsafe(results.put_nowait, outbox_r.recv_bytes())
                 except (EOFError, OSError):
-                    return
+                    loop.call_soon_threadsafe(results.put_nowait, b"")  # the child is gone
 
             threading.Thread(target=read, daemon=True).start()
 
@@ -185,7 +185,10 @@ async def run(
 
             async def forward() -> None:
                 while sender.sent < intervals:
-                    batches = pickle.loads(await results.get())
+                    data = await results.get()
+                    if not data:
+                        raise RuntimeError(f"the child stopped after {sender.sent} intervals of {intervals}")
+                    batches = pickle.loads(data)
                     if encode_in == "parent":
                         batches = [[(key, encode(r), ts) for key, r, ts in records] for records in batches]
                     sender.send(batches)
@@ -269,6 +272,7 @@ def measure(
         cwd=ROOT,
         capture_output=True,
         check=True,
+        timeout=1800,
     )
     run: dict[str, float] = orjson.loads(out.stdout)["all_runs"][0]
     return run
