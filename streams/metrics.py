@@ -263,8 +263,8 @@ class Metrics:
             else None
         )
 
-    def observe_translation(self, fmt: str, kind: str, ignored: bool, notes: Iterable[str]) -> None:
-        """Count one translated input record by format and kind, and what its adapter noticed."""
+    def observe_translation(self, fmt: str, kind: str, ignored: bool, notes: Iterable[str], n: int = 1) -> None:
+        """Count `n` translated input records of one format and kind, and what their adapter noticed."""
         key = (fmt, kind, ignored)
         counters = self._source_children.get(key)
         if counters is None:
@@ -275,11 +275,11 @@ class Metrics:
             )
             if len(self._source_children) < CHILD_CACHE_SIZE:
                 self._source_children[key] = counters
-        counters[0].inc()
+        counters[0].inc(n)
         if counters[1] is not None:
-            counters[1].inc()
+            counters[1].inc(n)
         for note in notes:
-            self.source_notes.labels(fmt, note).inc()
+            self.source_notes.labels(fmt, note).inc(n)
 
     def observe_interval(self, interval: AcwInterval) -> None:
         """Count one emitted interval in the domain histograms."""

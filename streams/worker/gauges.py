@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from streams.domain.partition import PartitionCore
     from streams.worker.app import AcwWorker
+
+
+class CoreGauges(NamedTuple):
+    """What the gauges show of one interval-stage core (read where the core runs, in either process)."""
+
+    open_intervals: int
+    agents_in_acw: int
+    oldest_open_ms: int | None
+    firing: dict[str, int]  # open_over rule name -> alerts firing now
+    window_firing: dict[str, int]  # window rule name -> local keys whose alert fires now
+    open: list[tuple[str, int]]  # (agent, disconnected_at) of each open interval, when agents are labelled
+    watermark_ms: int | None
+
+
+def core_gauges(core: PartitionCore, agents: bool) -> CoreGauges:
+    """One core's gauges; `agents`: with the open intervals, for the per-agent gauge."""
+    view = core.live()
+    opened = [(agent, disconnected) for agent, _, disconnected in core.open] if agents else []
+    return CoreGauges(
+        view.open_intervals,
+        view.agents_in_acw,
+        view.oldest_open_ms,
+        view.firing,
+        core.firing(),
+        opened,
+        core.processor.watermark_ms,
+    )
 
 
 def update_gauges(worker: AcwWorker) -> None:
@@ -13,22 +41,22 @@ def update_gauges(worker: AcwWorker) -> None:
     m = worker.metrics
     app = worker.app
     m.recovering.set(1 if app.rebalancing or not app.flow_control.is_active() else 0)
-    views = [rt.core.live() for rt in worker.intervals.owned_runtimes()]
-    m.open_intervals.set(sum(v.open_intervals for v in views))
-    m.agents_in_acw.set(sum(v.agents_in_acw for v in views))
-    m.oldest_open.set(max((v.oldest_open_ms or 0 for v in views), default=0) / 1000)
+    readings = worker.intervals.gauge_readings()
+    m.open_intervals.set(sum(r.open_intervals for r in readings))
+    m.agents_in_acw.set(sum(r.agents_in_acw for r in readings))
+    m.oldest_open.set(max((r.oldest_open_ms or 0 for r in readings), default=0) / 1000)
     firing: dict[str, int] = {}
-    cores = [*worker.intervals.owned_runtimes(), *worker.merge.owned_runtimes()]
-    for counts in [v.firing for v in views] + [rt.core.firing() for rt in cores]:
+    counted = [r.firing for r in readings] + [r.window_firing for r in readings]
+    for counts in counted + [rt.core.firing() for rt in worker.merge.owned_runtimes()]:
         for rule, n in counts.items():
             firing[rule] = firing.get(rule, 0) + n
     for rule in worker.aggregation.rules:
         m.alerts_firing.labels(rule.name, rule.severity).set(firing.get(rule.name, 0))
     if m.agent_in_acw is not None:
         m.agent_in_acw.clear()
-        for rt in worker.intervals.owned_runtimes():
-            wm = rt.core.processor.watermark_ms or 0
-            for agent, _, disc in rt.core.open:
+        for r in readings:
+            wm = r.watermark_ms or 0
+            for agent, disc in r.open:
                 m.agent_in_acw.labels(agent).set(max(0, wm - disc) / 1000)
     for stage in worker.stages:
         for rt in stage.owned_runtimes():

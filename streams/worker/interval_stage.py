@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from streams.domain.events import CallEvent, EventType, InvalidEvent
+from streams.domain.events import EventType
 from streams.domain.partition import PartitionCore
-from streams.outputs import apply_event, route
-from streams.serialization import WriterSchemas, confluent_schema_id, encode_call_event
-from streams.sources.callevent import RekeyedSource
-from streams.sources.formats import build_source
-from streams.sources.intake import Intake
+from streams.outputs import route
+from streams.serialization import WriterSchemas, confluent_schema_id
+from streams.worker.gauges import CoreGauges, core_gauges
+from streams.worker.intake_batch import Tally, apply_records, build_intakes
 from streams.worker.kafka_sink import BatchOutputs
 from streams.worker.stage import PartitionRuntime, Stage
 
@@ -27,18 +25,11 @@ class IntervalStage(Stage[PartitionCore]):
 
     def __init__(self, worker: AcwWorker) -> None:
         s = worker.settings
-        inputs = s.inputs()
-        super().__init__(worker, (*(topic for topic, _ in inputs), s.rekey_topic))
+        super().__init__(worker, (*(topic for topic, _ in s.inputs()), s.rekey_topic))
         self._consumed = {t: self.metrics.events_consumed.labels(t.name) for t in EventType}
-        max_future_ms = round(s.max_future_seconds * 1000)
-        directory = s.directory()
         # With a Schema Registry, Confluent-framed CallEvents are read with their writer's schema, looked up here.
         self.writers = WriterSchemas() if worker.registry is not None else None
-        self.intakes = {
-            topic: Intake(build_source(fmt, s, self.writers), directory, max_future_ms) for topic, fmt in inputs
-        }
-        # Re-keyed records are events already translated (and given their directory team) at their first topic.
-        self.intakes[s.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
+        self.intakes = build_intakes(s, self.writers)
 
     def new_core(self, meta: dict[str, Any] | None, entries: dict[str, Any]) -> PartitionCore:
         return PartitionCore.restore(self.worker.rules, self.worker.aggregation, meta, entries)
@@ -63,43 +54,33 @@ class IntervalStage(Stage[PartitionCore]):
 
     def _apply(self, rt: PartitionRuntime[PartitionCore], messages: list[Any], out: BatchOutputs) -> None:
         """Decode, translate and apply a batch's records in order; metrics are counted once per batch."""
-        core = rt.core
-        rekey_topic = self.settings.rekey_topic
-        now_ms = int(time.time() * 1000)
-        consumed: Counter[EventType] = Counter()
-        invalid = rekeyed_away = 0
-        for message in messages:
-            if not self.is_new(rt, message):
-                continue
-            intake = self.intakes[message.topic]
-            try:
-                if intake.single:
-                    found: tuple[CallEvent, ...] = (intake.read_event(message.value, now_ms),)
-                else:
-                    translation = intake.read(message.value, now_ms)
-                    found = translation.events
-                    notes = translation.notes
-                    self.metrics.observe_translation(intake.format, translation.kind, translation.ignored, notes)
-            except InvalidEvent as exc:
-                invalid += 1
-                out.dead_letter(message, exc.reason, exc.detail)
-                continue
-            rekeyed = message.topic == rekey_topic  # keyed by us: already in its agent's partition
-            for call in found:
-                consumed[call.event_type] += 1
-                key = intake.routing_key(call)
-                if rekeyed or message.key == key:
-                    apply_event(core, call, out, message)
-                else:
-                    rekeyed_away += 1
-                    out.call_event(key, encode_call_event(call))
-        for event_type, n in consumed.items():
-            self._consumed[event_type].inc(n)
-        if invalid:
-            self.metrics.events_consumed.labels("invalid").inc(invalid)
-        if rekeyed_away:
-            self.metrics.rekeyed.inc(rekeyed_away)
+        new = [message for message in messages if self.is_new(rt, message)]
+        if new:
+            topic = new[0].topic
+            tally = Tally()
+            apply_records(
+                rt.core,
+                self.intakes[topic],
+                topic == self.settings.rekey_topic,
+                [message.key for message in new],
+                [message.value for message in new],
+                new,
+                out,
+                tally,
+                self.metrics.observe_translation,
+                int(time.time() * 1000),
+            )
+            self.count_tally(tally)
         self._count(rt)
+
+    def count_tally(self, tally: Tally) -> None:
+        """Add what a batch's records were to the metrics."""
+        for event_type, n in tally.consumed.items():
+            self._consumed[event_type].inc(n)
+        if tally.invalid:
+            self.metrics.events_consumed.labels("invalid").inc(tally.invalid)
+        if tally.rekeyed_away:
+            self.metrics.rekeyed.inc(tally.rekeyed_away)
 
     async def _restore(self, partition: int) -> PartitionRuntime[PartitionCore]:
         rt = await super()._restore(partition)
@@ -162,7 +143,7 @@ class IntervalStage(Stage[PartitionCore]):
             rt = await self.runtime(partition)
             if rt is None:
                 continue
-            wm = rt.core.processor.watermark_ms
+            wm = self.watermark(rt)
             idle = now - rt.last_event_wall >= self.settings.idle_advance_after_seconds
             if wm is None or not idle or rt.apply_lock.locked():
                 continue
@@ -171,13 +152,29 @@ class IntervalStage(Stage[PartitionCore]):
             self.busy += 1
             try:
                 async with rt.apply_lock:
-                    out = self.worker.sink.outputs(rt.partition)
-                    route(rt.core.advance(wm + step_ms), out)
                     self.since_checkpoint += 1
-                    self._count(rt)
-                    await self.worker.sink.submit(out)
+                    await self.advance(rt, wm + step_ms)
             finally:
                 self.busy -= 1
+
+    def watermark(self, rt: PartitionRuntime[Any]) -> int | None:
+        """The partition's stream time (None before its first event)."""
+        return rt.core.processor.watermark_ms  # type: ignore[no-any-return]
+
+    async def advance(self, rt: PartitionRuntime[PartitionCore], to_ms: int) -> None:
+        """Move an idle partition's stream time forward and send what became final."""
+        out = self.worker.sink.outputs(rt.partition)
+        route(rt.core.advance(to_ms), out)
+        self._count(rt)
+        await self.worker.sink.submit(out)
+
+    async def refresh_gauges(self) -> None:
+        """Read what the gauges show from the cores, where they are not at hand (in the core process)."""
+
+    def gauge_readings(self) -> list[CoreGauges]:
+        """What the gauges show, per owned partition's core."""
+        agents = self.metrics.agent_in_acw is not None
+        return [core_gauges(rt.core, agents) for rt in self.owned_runtimes()]
 
 
 def _counts(core: PartitionCore) -> dict[str, int]:
