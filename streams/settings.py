@@ -92,6 +92,7 @@ class Settings:
     core: str = "auto"
     gc_threshold: int = gc_tuning.DEFAULT_THRESHOLD
     replay_processes: int = 0
+    worker_processes: int = 1
     store: str = "rocksdb://"
     data_dir: str = ".cache/worker"
     metrics_host: str = "127.0.0.1"
@@ -127,6 +128,10 @@ class Settings:
                 raise bad(name, "must be positive")
         if self.gc_threshold < 0:
             raise bad("gc_threshold", "must be 0 (Python's own thresholds) or more")
+        if self.worker_processes not in (1, 2):
+            raise bad("worker_processes", f"must be 1 or 2, got {self.worker_processes}")
+        if self.worker_processes == 2 and not hasattr(os, "memfd_create"):
+            raise bad("worker_processes", "2 needs Linux (the core process's messages travel in memfds)")
         if self.replay_processes not in (0, 1, 2):
             raise bad(
                 "replay_processes",

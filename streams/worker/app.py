@@ -29,6 +29,7 @@ from streams.worker.interval_stage import IntervalStage
 from streams.worker.kafka_clients import SideClients
 from streams.worker.kafka_sink import KafkaSink
 from streams.worker.merge_stage import MergeStage
+from streams.worker.remote_stage import RemoteIntervalStage
 from streams.worker.stage import Stage
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class AcwWorker:
         metrics.attach_faust(self.app)
         written = [spec for spec in topic_specs(settings) if spec.role != "input"]
         sent = {spec.name: metrics.outputs.labels(spec.role) for spec in written}
-        self.intervals = IntervalStage(self)
+        self.intervals = IntervalStage(self) if settings.worker_processes == 1 else RemoteIntervalStage(self)
         self.merge = MergeStage(self)
         self.stages: tuple[Stage, ...] = (self.intervals, self.merge)
         self.app.timer(1.0)(self._tick)
@@ -135,6 +136,8 @@ class AcwWorker:
             await asyncio.wait(running, timeout=10)
         await self.sink.close()
         await self.clients.close()
+        for stage in self.stages:
+            await stage.close()
 
     async def _on_revoked(self, sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         for stage in self.stages:
@@ -173,6 +176,7 @@ class AcwWorker:
                 self._reconciling = asyncio.ensure_future(self._reconcile())
             if self.settings.idle_advance_after_seconds > 0:
                 await self.intervals.advance_idle()
+            await self.intervals.refresh_gauges()
             update_gauges(self)
         except Exception:  # a timer that raises would crash the worker; log and try next tick
             log.exception("timer tick failed")

@@ -361,8 +361,8 @@ class Stage(Generic[C]):
         batches = [producer.create_batch()]
         entries = snap.entries
         for entry in snap.names:  # an entry's plain data and JSON live only until it is in the batch
-            value = entries.pop(entry)
-            v = None if value is None else orjson.dumps(value)
+            value = entries.pop(entry)  # plain data, or the JSON itself when the core process serialised it
+            v = value if value is None or isinstance(value, bytes) else orjson.dumps(value)
             change.write(entry, v)
             self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), v)
         meta = orjson.dumps({**snap.meta, **change.meta()})
@@ -396,12 +396,17 @@ class Stage(Generic[C]):
             generation = self.generation
             rt = await self._restore(partition)
             if partition in self.runtimes:
+                self.discarded(rt)
                 continue  # restored meanwhile by another coroutine: that one is kept
             if generation == self.generation:
                 self.runtimes[partition] = rt
                 return rt
+            self.discarded(rt)
             if not self._owns(partition):
                 return None
+
+    def discarded(self, rt: PartitionRuntime[C]) -> None:
+        """A restored runtime that is not kept (the assignment changed while it was restored)."""
 
     async def _restore(self, partition: int) -> PartitionRuntime[C]:
         """Rebuild a partition's core from the local store, or from the changelog when the store is not whole."""
@@ -470,6 +475,12 @@ class Stage(Generic[C]):
             else:
                 rt.synced.clear()  # Faust re-seeks retained partitions: check where their delivery resumes
         log.info("%s: assigned partitions %s", self.name, sorted(self.owned))
+
+    async def close(self) -> None:
+        """Release what the stage holds besides its Kafka clients (on a clean stop)."""
+
+    async def settle(self) -> None:
+        """Wait until every batch taken so far has handed its outputs to the sink (they are, in one process)."""
 
     def on_revoked(self, revoked: set[Any]) -> None:
         """Stop checkpointing revoked partitions; keep their cores in case they are assigned back."""

@@ -98,6 +98,8 @@ def worker_env(kafka: str, tmp_path: Path) -> dict[str, str]:
             "PYTHONPATH": str(ROOT),
         }
     )
+    if "ACW_TEST_WORKER_PROCESSES" in os.environ:  # 2: every worker test again with the core process
+        env["ACW_WORKER_PROCESSES"] = os.environ["ACW_TEST_WORKER_PROCESSES"]
     if "ACW_TEST_WORKER_LOG_LEVEL" in os.environ:  # e.g. INFO, to read restore and catch-up lines in worker logs
         env["ACW_LOG_LEVEL"] = os.environ["ACW_TEST_WORKER_LOG_LEVEL"]
     return env

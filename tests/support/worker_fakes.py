@@ -141,6 +141,12 @@ class OfflineWorker:
             if stage.checkpointing is not None:
                 await stage.checkpointing
 
+    def close(self) -> None:
+        """End the worker's core process, if it started one."""
+        client = getattr(self.worker.intervals, "client", None)
+        if client is not None:
+            client.kill()
+
     def changelog(self) -> dict[str, dict[str, Any]]:
         """Per changelog topic, the latest value of every key the checkpoints wrote (as compaction keeps them)."""
         tables: dict[str, dict[str, Any]] = defaultdict(dict)
@@ -149,6 +155,16 @@ class OfflineWorker:
                 key = orjson.loads(message.key or b"null")
                 tables[topic][key] = None if message.value is None else orjson.loads(message.value)
         return dict(tables)
+
+
+# Every offline worker made, for `close_offline_workers` to end their core processes after a test.
+OFFLINE_WORKERS: list[OfflineWorker] = []
+
+
+def close_offline_workers() -> None:
+    """End the core processes of every offline worker made so far."""
+    while OFFLINE_WORKERS:
+        OFFLINE_WORKERS.pop().close()
 
 
 def offline_worker(
@@ -205,11 +221,14 @@ def offline_worker(
         for key, value in (store or {}).get(prefix, {}).items():
             if value is not None:
                 stage.table.data[key] = value
-    return OfflineWorker(worker, outputs, state, failures)
+    made = OfflineWorker(worker, outputs, state, failures)
+    OFFLINE_WORKERS.append(made)
+    return made
 
 
 async def feed(stage: Any, messages: list[Message], batch_sizes: list[int]) -> None:
-    """Hand `messages` to a stage's batch path, partition by partition, in batches of the given sizes (cycled)."""
+    """Hand `messages` to a stage's batch path, partition by partition, in batches of the given sizes (cycled),
+    and wait until their outputs are at the sink."""
     by_partition: dict[int, list[Message]] = defaultdict(list)
     for m in messages:
         by_partition[m.partition].append(m)
@@ -222,3 +241,4 @@ async def feed(stage: Any, messages: list[Message], batch_sizes: list[int]) -> N
             batch = ms[start : start + size]
             await stage.consume_batch(batch[0].tp, batch)
             start += size
+    await stage.settle()  # with the core process: until the replies of every batch fed are handled

@@ -25,6 +25,7 @@ def test_defaults_and_conversion() -> None:
         ({"ACW_TYPO_SETTING": "1"}, "ACW_TYPO_SETTING"),
         ({"ACW_DEDUP_WINDOW_SECONDS": "1"}, "ACW_DEDUP_WINDOW_SECONDS"),
         ({"ACW_CORE": "fast"}, "ACW_CORE"),
+        ({"ACW_WORKER_PROCESSES": "3"}, "ACW_WORKER_PROCESSES"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], named: str) -> None:

@@ -8,7 +8,9 @@ a crash and recovery from the changelog, or a revocation in the middle of a batc
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from streams.domain.events import CallEvent
 from streams.replay import replay
 from streams.serialization import encode_call_event, output_decoder
 from streams.traffic import TrafficShape, end_of_input_events, generate
+from streams.worker.core_client import CoreProcessDied
 from tests.support.seeds import logged_seed
 from tests.support.worker_fakes import Message, OfflineWorker, feed, offline_worker
 
@@ -87,9 +90,9 @@ def _batch_sizes(seed: int) -> list[int]:
     return [rng.choice((1, 2, 7, 50, 400)) for _ in range(64)]
 
 
-def test_batches_of_any_size_give_the_outputs_of_replay(tmp_path: Path) -> None:
+def test_batches_of_any_size_give_the_outputs_of_replay(tmp_path: Path, processes: dict[str, str]) -> None:
     sizes = _batch_sizes(logged_seed("batch sizes"))
-    ow = offline_worker(tmp_path)
+    ow = offline_worker(tmp_path, processes)
     events = _events()
 
     async def run() -> None:
@@ -115,9 +118,9 @@ def test_batches_of_any_size_give_the_outputs_of_replay(tmp_path: Path) -> None:
     [(1_772_438_400_123, 1_772_438_400_123), (-1, None)],  # -1: the record has none; the broker stamps it
 )
 def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(
-    tmp_path: Path, timestamp: int, expected: int | None
+    tmp_path: Path, timestamp: int, expected: int | None, processes: dict[str, str]
 ) -> None:
-    ow = offline_worker(tmp_path)
+    ow = offline_worker(tmp_path, processes)
     topic = ow.settings.input_topic
     bad = Message(topic, 0, 0, b"a1", b"{not json", timestamp, [("trace", b"t-1"), ("acw-origin", b"x")])
 
@@ -133,11 +136,13 @@ def test_a_dead_letter_keeps_its_source_records_key_headers_and_timestamp(
     assert [m.offset for m in ow.acked] == []  # acknowledged only once a checkpoint covers it
 
 
-def test_lost_output_batch_writes_no_state_and_a_restart_produces_it_again(tmp_path: Path) -> None:
+def test_lost_output_batch_writes_no_state_and_a_restart_produces_it_again(
+    tmp_path: Path, processes: dict[str, str]
+) -> None:
     """A failure between sending outputs and writing state: the state stays behind, the restart repeats."""
     events = _events()
     half = len(events) // 2
-    first = offline_worker(tmp_path / "a")
+    first = offline_worker(tmp_path / "a", processes)
 
     async def crash() -> None:
         first.assign({0})
@@ -153,7 +158,7 @@ def test_lost_output_batch_writes_no_state_and_a_restart_produces_it_again(tmp_p
     acked = {m.offset for m in first.acked if m.topic == first.settings.input_topic}
     assert max(acked) < half  # nothing past the lost outputs was acknowledged
 
-    second = offline_worker(tmp_path / "b", changelog=first.changelog())
+    second = offline_worker(tmp_path / "b", processes, changelog=first.changelog())
 
     async def restart() -> None:
         second.assign({0})
@@ -205,10 +210,12 @@ def test_revocation_in_the_middle_of_a_batch(tmp_path: Path, assigned_back: bool
         assert ow.worker.intervals.runtimes == {}
 
 
-def test_recovery_from_the_changelog_continues_where_the_checkpoint_left_off(tmp_path: Path) -> None:
+def test_recovery_from_the_changelog_continues_where_the_checkpoint_left_off(
+    tmp_path: Path, processes: dict[str, str]
+) -> None:
     events = _events()
     cut = len(events) // 3
-    first = offline_worker(tmp_path / "a")
+    first = offline_worker(tmp_path / "a", processes)
 
     async def before() -> None:
         first.assign({0})
@@ -218,7 +225,7 @@ def test_recovery_from_the_changelog_continues_where_the_checkpoint_left_off(tmp
         await first.checkpoint()
 
     asyncio.run(before())
-    second = offline_worker(tmp_path / "b", changelog=first.changelog())
+    second = offline_worker(tmp_path / "b", processes, changelog=first.changelog())
     _take_over_and_compare(first, second, events, cut, tmp_path)
 
 
@@ -258,12 +265,12 @@ def _stale_store(before: dict[str, dict[str, Any]], after: dict[str, dict[str, A
 
 @pytest.mark.parametrize("stages", [("acw-intervals",), ("acw-merge",), ("acw-intervals", "acw-merge")])
 def test_a_local_store_that_lost_a_checkpoints_entries_is_restored_from_the_changelog(
-    tmp_path: Path, stages: tuple[str, ...]
+    tmp_path: Path, stages: tuple[str, ...], processes: dict[str, str]
 ) -> None:
     """Without the fingerprint check the restore keeps the old entries with the new offsets: events are lost."""
     events = _events()
     cuts = (len(events) // 4, len(events) // 2)
-    first = offline_worker(tmp_path / "a")
+    first = offline_worker(tmp_path / "a", processes)
     changelogs = []
 
     async def before() -> None:
@@ -282,7 +289,7 @@ def test_a_local_store_that_lost_a_checkpoints_entries_is_restored_from_the_chan
     assert damaged, f"no changelog of {stages} in {sorted(latest)}"
     local = {t: (_stale_store(old, latest)[t] if t in damaged else latest[t]) for t in latest}
     assert any(local[t] != latest[t] for t in damaged), "the checkpoints between the cuts changed nothing"
-    second = offline_worker(tmp_path / "b", changelog=latest, local=local)
+    second = offline_worker(tmp_path / "b", processes, changelog=latest, local=local)
     _take_over_and_compare(first, second, events, cuts[1], tmp_path)
     rebuilt = {
         stage.name: second.worker.metrics.restores_from_changelog.labels(stage.name)._value.get()
@@ -292,11 +299,13 @@ def test_a_local_store_that_lost_a_checkpoints_entries_is_restored_from_the_chan
 
 
 @pytest.mark.parametrize("assigned_back", [False, True])
-def test_a_partition_moved_away_while_its_changelog_is_read_is_not_kept(tmp_path: Path, assigned_back: bool) -> None:
+def test_a_partition_moved_away_while_its_changelog_is_read_is_not_kept(
+    tmp_path: Path, processes: dict[str, str], assigned_back: bool
+) -> None:
     """A restore that awaits the changelog across a rebalance is dropped, or redone when the partition is back."""
     events = _events()
     cut = len(events) // 2
-    first = offline_worker(tmp_path / "a")
+    first = offline_worker(tmp_path / "a", processes)
 
     async def before() -> None:
         first.assign({0})
@@ -311,7 +320,9 @@ def test_a_partition_moved_away_while_its_changelog_is_read_is_not_kept(tmp_path
     asyncio.run(before())
     old, latest = changelogs
     topic = next(t for t in latest if t.endswith("acw-intervals-state-changelog"))
-    second = offline_worker(tmp_path / "b", changelog=latest, local={topic: _stale_store(old, latest)[topic]})
+    second = offline_worker(
+        tmp_path / "b", processes, changelog=latest, local={topic: _stale_store(old, latest)[topic]}
+    )
     stage = second.worker.intervals
     read_log = second.worker.clients.read_log
     reads = 0
@@ -338,3 +349,112 @@ def test_a_partition_moved_away_while_its_changelog_is_read_is_not_kept(tmp_path
         assert stage.runtimes[0].offsets[second.settings.input_topic] == len(events) - 1
     else:  # dropped: not kept, nothing applied or sent; the new owner restores and processes the records
         assert reads == 1 and stage.runtimes == {} and not intervals
+
+
+CORE_PROCESS = {"ACW_WORKER_PROCESSES": "2"}
+
+
+@pytest.mark.parametrize("assigned_back", [True, False])
+def test_revocation_while_batches_wait_in_the_core_process(tmp_path: Path, assigned_back: bool) -> None:
+    """Revoked between sending batches and reading their replies: as a revocation inside a batch in one process."""
+    events = _events()
+    ow = offline_worker(tmp_path / "a", CORE_PROCESS)
+    messages = _messages(events, ow.settings.input_topic)
+    stage = ow.worker.intervals
+
+    async def run() -> None:
+        ow.assign({0})
+        await feed(stage, messages[:100], [100])
+        await ow.checkpoint()
+        for start in (100, 150):  # sent, not waited for
+            batch = messages[start : start + 50]
+            await stage.consume_batch(batch[0].tp, batch)
+        ow.revoke({0})
+        ow.assign({0} if assigned_back else set())
+        await stage.settle()
+        await ow.checkpoint()
+
+    asyncio.run(run())
+    acked = sorted(m.offset for m in ow.acked if m.topic == ow.settings.input_topic)
+    if assigned_back:
+        assert acked == list(range(200))
+        restored = offline_worker(tmp_path / "b", CORE_PROCESS, changelog=ow.changelog())
+        rt = asyncio.run(restored.worker.intervals.runtime(0))
+        assert rt is not None
+        assert rt.offsets[ow.settings.input_topic] == 199
+    else:
+        assert acked == list(range(100))
+        assert stage.runtimes == {}
+
+
+def test_a_snapshot_behind_batches_in_flight_covers_them_and_follows_their_outputs(tmp_path: Path) -> None:
+    events = _events()
+    ow = offline_worker(tmp_path, CORE_PROCESS)
+    messages = _messages(events, ow.settings.input_topic)
+    stage = ow.worker.intervals
+    send = ow.state.send_batch
+    outputs_at_state_write: list[int] = []
+
+    async def send_state(batch: Any, topic: str, partition: int) -> Any:
+        outputs_at_state_write.append(len(ow.outputs.records(ow.settings.intervals_topic)))
+        return await send(batch, topic, partition)
+
+    ow.state.send_batch = send_state  # type: ignore[method-assign]
+
+    async def run() -> None:
+        ow.assign({0})
+        for start in range(0, len(messages), 40):  # none waited for: the snapshot queues behind them all
+            batch = messages[start : start + 40]
+            await stage.consume_batch(batch[0].tp, batch)
+        await ow.checkpoint()
+
+    asyncio.run(run())
+    intervals, _ = _replayed(events, ow, tmp_path)
+    assert len(ow.outputs.records(ow.settings.intervals_topic)) == len(intervals) > 50
+    assert outputs_at_state_write and set(outputs_at_state_write) == {len(intervals)}  # outputs before state
+    assert sorted(m.offset for m in ow.acked) == list(range(len(events)))
+    [meta] = [v for k, v in ow.changelog()[stage.table.changelog_topic.get_topic_name()].items() if k == "0|m"]
+    assert meta["offsets"] == {ow.settings.input_topic: len(events) - 1}
+
+
+def test_a_core_process_that_dies_stops_the_worker_and_no_later_state_is_written(tmp_path: Path) -> None:
+    events = _events()
+    ow = offline_worker(tmp_path, CORE_PROCESS)
+    messages = _messages(events, ow.settings.input_topic)
+    stage = ow.worker.intervals
+    half = len(messages) // 2
+
+    async def run() -> None:
+        ow.assign({0})
+        await feed(stage, messages[:half], [50])
+        await ow.checkpoint()
+        written = ow.changelog()
+        os.kill(stage.client.pid, signal.SIGKILL)
+        with pytest.raises(CoreProcessDied):
+            for _ in range(100):  # until the reader has seen the end of the socket
+                await feed(stage, messages[half:], [50])
+                await asyncio.sleep(0.05)
+        await ow.checkpoint()
+        assert ow.changelog() == written
+
+    asyncio.run(run())
+    assert ow.failures and isinstance(ow.failures[0], CoreProcessDied)
+    assert max(m.offset for m in ow.acked) == half - 1  # what follows the last checkpoint is redelivered
+
+
+@pytest.mark.parametrize(("before", "after"), [("1", "2"), ("2", "1")])
+def test_a_checkpoint_of_either_worker_shape_is_restored_by_the_other(tmp_path: Path, before: str, after: str) -> None:
+    events = _events()
+    cut = len(events) // 3
+    first = offline_worker(tmp_path / "a", {"ACW_WORKER_PROCESSES": before})
+
+    async def run() -> None:
+        first.assign({0})
+        await feed(first.worker.intervals, _messages(events, first.settings.input_topic)[:cut], [37])
+        await first.checkpoint()
+        await _run_merge(first, 0)
+        await first.checkpoint()
+
+    asyncio.run(run())
+    second = offline_worker(tmp_path / "b", {"ACW_WORKER_PROCESSES": after}, changelog=first.changelog())
+    _take_over_and_compare(first, second, events, cut, tmp_path)
