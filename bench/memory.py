@@ -37,6 +37,18 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def tree_rss_mb(pid: int) -> float | None:
+    """RSS of a process and its children together (the worker and its core process), in MB."""
+    own = _rss_mb(pid)
+    if own is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(_rss_mb(int(child)) or 0.0 for child in children)
+
+
 def _run_sampled(cmd: list[str]) -> tuple[float, list[tuple[float, float]]]:
     """Run a child; (its peak sampled RSS in MB, [(seconds since start, RSS MB)] samples)."""
     started = time.monotonic()

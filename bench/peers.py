@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import core_bound, machine, split_ceiling
 from bench.bench import END_POLL_S, _metric, bare_consumer_rate
-from bench.memory import _rss_mb
+from bench.memory import tree_rss_mb
 from streams.kafka_io import produce_file
 from streams.replay import replay
 from streams.serialization import event_from_json
@@ -50,7 +50,7 @@ SAME_JOB = {"windows": "15m", "scopes": "TEAM"}
 
 
 class _PeakRss:
-    """Samples a process's resident memory in a thread until stopped."""
+    """Samples the resident memory of a process and its children (a core process) in a thread until stopped."""
 
     def __init__(self, pid: int) -> None:
         self.peak = 0.0
@@ -60,7 +60,7 @@ class _PeakRss:
 
     def _run(self, pid: int) -> None:
         while not self._stop.is_set():
-            rss = _rss_mb(pid)
+            rss = tree_rss_mb(pid)
             if rss is not None:
                 self.peak = max(self.peak, rss)
             time.sleep(0.2)
@@ -103,7 +103,8 @@ async def _read_json(bootstrap: str, topic: str) -> list[Any]:
 def _worker_env(bootstrap: str, topic: str) -> tuple[dict[str, str], int]:
     run = uuid.uuid4().hex[:8]
     port = free_port()
-    memory_knobs = ("ACW_CONSUMER_FETCH_BYTES", "ACW_MALLOC_TUNING")  # passed on, to compare their figures
+    # Passed on, to compare their figures.
+    memory_knobs = ("ACW_CONSUMER_FETCH_BYTES", "ACW_MALLOC_TUNING", "ACW_WORKER_PROCESSES")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACW_") or k in memory_knobs}
     env.update(
         {
