@@ -146,9 +146,15 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 SCRAPE_EVERY_S = 15.0
 
 
-def run_worker(bootstrap: str, topic: str, n: int, expected_intervals: int) -> dict[str, float]:
+def run_worker(
+    bootstrap: str, topic: str, n: int, expected_intervals: int, processes: int | None = None
+) -> dict[str, float]:
+    """The worker's events/s and peak RSS (with its core process's) on the loaded topic; `processes`: its
+    ACW_WORKER_PROCESSES (None: the environment's, else the default)."""
     env, port = _worker_env(bootstrap, topic)
     env["ACW_IDLE_ADVANCE_AFTER_SECONDS"] = "0"
+    if processes is not None:
+        env["ACW_WORKER_PROCESSES"] = str(processes)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
     )
@@ -367,18 +373,20 @@ def main() -> int:
             settings = Settings(bootstrap_servers=bootstrap, input_topic=topic, input_format="json")
             asyncio.run(create_topics(settings))
             asyncio.run(produce_file(path, topic, settings, "json"))
-            bare, ours, quix = [], [], []
+            bare, ours, ours2, quix = [], [], [], []
             loop1: list[dict[str, float]] = []
             loop2: list[dict[str, float]] = []
             for i in range(args.runs):
                 bare.append(asyncio.run(bare_consumer_rate(bootstrap, topic, n, event_from_json)))
                 ours.append(run_worker(bootstrap, topic, n, expected_intervals))
+                ours2.append(run_worker(bootstrap, topic, n, expected_intervals, processes=2))
                 quix.append(run_quix(bootstrap, topic, tmp))
                 for processes, loops in ((1, loop1), (2, loop2)):
                     loops.append(split_ceiling.measure(bootstrap, topic, n, expected_intervals, processes, **SAME_JOB))
                 print(
                     f"run {i + 1}: bare {bare[-1]:,.0f}/s, ours {ours[-1]['events_per_s']:,.0f}/s "
-                    f"({ours[-1]['peak_rss_mb']:.0f} MB), quix {quix[-1]['events_per_s']:,.0f}/s "
+                    f"({ours[-1]['peak_rss_mb']:.0f} MB), ours with a core process {ours2[-1]['events_per_s']:,.0f}/s "
+                    f"({ours2[-1]['peak_rss_mb']:.0f} MB), quix {quix[-1]['events_per_s']:,.0f}/s "
                     f"({quix[-1]['peak_rss_mb']:.0f} MB), minimal loop {loop1[-1]['events_per_s']:,.0f}/s in one "
                     f"process, {loop2[-1]['events_per_s']:,.0f}/s in two",
                     flush=True,
@@ -394,6 +402,9 @@ def main() -> int:
         "job": {"ACW_WINDOWS": SAME_JOB["windows"], "ACW_SCOPES": SAME_JOB["scopes"]},
         "ours_events_per_s": _median(ours, "events_per_s"),
         "ours_peak_rss_mb": _median(ours, "peak_rss_mb"),
+        # ACW_WORKER_PROCESSES=2: the interval stage's cores in a core process (RSS of both together).
+        "ours_two_processes_events_per_s": _median(ours2, "events_per_s"),
+        "ours_two_processes_peak_rss_mb": _median(ours2, "peak_rss_mb"),
         "bare_consumer_decoding_events_per_s": statistics.median(bare),
         "quix_events_per_s": _median(quix, "events_per_s"),
         "quix_peak_rss_mb": _median(quix, "peak_rss_mb"),
@@ -409,6 +420,7 @@ def main() -> int:
         "latency": latency,
         "all_runs": {
             "ours": ours,
+            "ours_two_processes": ours2,
             "quix": quix,
             "bare": bare,
             "replay": replay_only,
