@@ -303,6 +303,7 @@ def bench_worker(
         asyncio.run(create_topics(settings))
         asyncio.run(produce_file(path, settings.input_topic, settings, "avro"))
         rates: list[tuple[float, float]] = []
+        rates2: list[tuple[float, float]] = []  # ACW_WORKER_PROCESSES=2: the cores in a core process
         before: list[tuple[float, float]] = []
         bare, ceiling = [], []
         for _ in range(runs):
@@ -311,6 +312,7 @@ def bench_worker(
             if baseline_tree is not None:
                 before.append(run_worker_once(env, n, expected, timeout_s=600, tree=baseline_tree))
             rates.append(run_worker_once(env, n, expected, timeout_s=600))
+            rates2.append(run_worker_once({**env, "ACW_WORKER_PROCESSES": "2"}, n, expected, timeout_s=600))
         result = {
             "worker_events_per_s": statistics.median(r for r, _ in rates),
             "worker_job_events_per_s": statistics.median(j for _, j in rates),
@@ -318,6 +320,10 @@ def bench_worker(
             "baseline_faust_empty_agent_events_per_s": statistics.median(ceiling),
             "runs": [round(r) for r, _ in rates],
             "job_runs": [round(j) for _, j in rates],
+            "worker_two_processes_events_per_s": statistics.median(r for r, _ in rates2),
+            "worker_two_processes_job_events_per_s": statistics.median(j for _, j in rates2),
+            "two_processes_runs": [round(r) for r, _ in rates2],
+            "two_processes_job_runs": [round(j) for _, j in rates2],
         }
         if baseline_tree is not None:
             result["baseline_tree"] = str(baseline_tree)
@@ -366,6 +372,8 @@ def main() -> int:
             print(
                 f"worker: {w['worker_events_per_s']:,.0f} events/s to the last interval, "
                 f"{w['worker_job_events_per_s']:,.0f} to the last final aggregate (medians of {args.runs}); "
+                f"with a core process: {w['worker_two_processes_events_per_s']:,.0f} and "
+                f"{w['worker_two_processes_job_events_per_s']:,.0f}; "
                 f"bare aiokafka consumer: {w['baseline_bare_consumer_events_per_s']:,.0f}/s; "
                 f"empty Faust agent: {w['baseline_faust_empty_agent_events_per_s']:,.0f}/s"
                 + (

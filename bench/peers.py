@@ -272,7 +272,9 @@ async def _append_time(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-def latency_run(bootstrap: str, agents: int, speed: float, seconds: float) -> dict[str, Any]:
+def latency_run(
+    bootstrap: str, agents: int, speed: float, seconds: float, processes: int | None = None
+) -> dict[str, Any]:
     """p50/p99 of (when an interval was appended to its topic - wall time its end was sent at) at a fixed input rate.
 
     The worker stamps intervals with their event time, so the bench's intervals topic is set to the broker's
@@ -280,6 +282,8 @@ def latency_run(bootstrap: str, agents: int, speed: float, seconds: float) -> di
     """
     topic = f"peers-live-{uuid.uuid4().hex[:8]}"
     env, port = _worker_env(bootstrap, topic)
+    if processes is not None:
+        env["ACW_WORKER_PROCESSES"] = str(processes)
     settings = Settings.from_env(env)
     asyncio.run(create_topics(settings))
     asyncio.run(_append_time(bootstrap, settings.intervals_topic))
@@ -393,6 +397,7 @@ def main() -> int:
                 )
             check = check_quix_outputs(bootstrap, quix[-1]["prefix"], tmp / "replay")
             latency = latency_run(bootstrap, agents=5000, speed=30, seconds=60)  # about 1,000 events/s
+            latency2 = latency_run(bootstrap, agents=5000, speed=30, seconds=60, processes=2)
     result = {
         "command": " ".join(["python -m bench.peers", *sys.argv[1:]]),
         "machine": machine(),
@@ -418,6 +423,7 @@ def main() -> int:
         "minimal_loop_two_processes_events_per_s": _median(loop2, "events_per_s"),
         "quix_output_check": check,
         "latency": latency,
+        "latency_two_processes": latency2,
         "all_runs": {
             "ours": ours,
             "ours_two_processes": ours2,
