@@ -45,3 +45,15 @@ def tune(environ: Mapping[str, str]) -> dict[str, int]:
         else:
             log.warning("mallopt refused %s=%d: the allocator keeps its default", name, value)
     return applied
+
+
+def trim() -> bool:
+    """Hand freed heap memory back to the system now (glibc's `malloc_trim`); False where there is none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        malloc_trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))

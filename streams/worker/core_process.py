@@ -33,6 +33,7 @@ from streams.domain.partition import PartitionCore
 from streams.outputs import route
 from streams.serialization import WriterSchemas
 from streams.settings import Settings
+from streams.worker.allocator import trim, tune
 from streams.worker.core_wire import post, receive
 from streams.worker.gauges import CoreGauges, core_gauges
 from streams.worker.intake_batch import Tally, apply_records, build_intakes
@@ -222,8 +223,6 @@ def serve(sock: socket.socket) -> None:
             return
         settings = Settings(**fields)
         if settings.malloc_tuning:
-            from streams.worker.allocator import tune
-
             tune(os.environ)
         host = CoreHost(settings)
         gc_tuning.tune(settings.gc_threshold)
@@ -236,6 +235,9 @@ def serve(sock: socket.socket) -> None:
             except Exception:
                 reply = CoreFailure(traceback.format_exc())
             post(sock, reply)
+            if request[0] == "snapshot":
+                del reply
+                trim()  # a snapshot's entries were freed: give their memory back, not keep it for the next one
     except (BrokenPipeError, ConnectionResetError):
         return
 
