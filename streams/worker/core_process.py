@@ -36,7 +36,7 @@ from streams.settings import Settings
 from streams.worker.allocator import trim, tune
 from streams.worker.core_wire import post, receive
 from streams.worker.gauges import CoreGauges, core_gauges
-from streams.worker.intake_batch import Tally, apply_records, build_intakes
+from streams.worker.intake_batch import Tally, apply_records, build_intakes, core_counts
 
 # What a recorded call is, in its first item; the worker replays them onto its sink in order.
 INTERVAL, ALERT, REJECTED, PANE, PROGRESS, AGGREGATE, DEAD_LETTER, CALL_EVENT = range(8)
@@ -87,20 +87,7 @@ class RecordedOutputs:
 
 def core_state(core: PartitionCore) -> tuple[dict[str, int], int | None, bool]:
     """What the worker keeps of a core after each request: its counts, stream time, and whether views changed."""
-    processor = core.processor
-    counts = processor.counts
-    return (
-        {
-            "accepted": processor.accepted,
-            "duplicates": counts["duplicates"],
-            "restated": counts["restated"],
-            "unknown_event_type": counts["unknown_event_type"],
-            "late": counts["late"],
-            "acw_disagreements": counts["acw_disagreements"],
-        },
-        processor.watermark_ms,
-        core.has_view_changes(),
-    )
+    return core_counts(core), core.processor.watermark_ms, core.has_view_changes()
 
 
 class CoreHost:

@@ -97,3 +97,17 @@ def build_intakes(settings: Settings, writers: WriterSchemas | None) -> dict[str
     # Re-keyed records are events already translated (and given their directory team) at their first topic.
     intakes[settings.rekey_topic] = Intake(RekeyedSource(), None, max_future_ms)
     return intakes
+
+
+def core_counts(core: PartitionCore) -> dict[str, int]:
+    """The core's running counts that the metrics follow."""
+    processor = core.processor
+    counts = processor.counts
+    return {
+        "accepted": processor.accepted,
+        "duplicates": counts["duplicates"],
+        "restated": counts["restated"],
+        "unknown_event_type": counts["unknown_event_type"],
+        "late": counts["late"],
+        "acw_disagreements": counts["acw_disagreements"],
+    }

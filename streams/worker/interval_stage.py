@@ -10,7 +10,7 @@ from streams.domain.partition import PartitionCore
 from streams.outputs import route
 from streams.serialization import WriterSchemas, confluent_schema_id
 from streams.worker.gauges import CoreGauges, core_gauges
-from streams.worker.intake_batch import Tally, apply_records, build_intakes
+from streams.worker.intake_batch import Tally, apply_records, build_intakes, core_counts
 from streams.worker.kafka_sink import BatchOutputs
 from streams.worker.stage import PartitionRuntime, Stage
 
@@ -84,12 +84,15 @@ class IntervalStage(Stage[PartitionCore]):
 
     async def _restore(self, partition: int) -> PartitionRuntime[PartitionCore]:
         rt = await super()._restore(partition)
-        rt.counted = _counts(rt.core)  # restored counts were added to the metrics of the process that made them
+        rt.counted = core_counts(rt.core)  # restored counts were added to the metrics of the process that made them
         return rt
 
     def _count(self, rt: PartitionRuntime[PartitionCore]) -> None:
         """Add what the core counted since the last call to the metrics, and set the partition's stream time."""
-        now = _counts(rt.core)
+        self.add_counts(rt, core_counts(rt.core), rt.core.processor.watermark_ms)
+
+    def add_counts(self, rt: PartitionRuntime[Any], counts: dict[str, int], wm: int | None) -> None:
+        """Add a core's counts, as they grew since the partition's last ones, to the metrics; set its stream time."""
         before = rt.counted
         metrics = self.metrics
         for name, counter in (
@@ -100,10 +103,9 @@ class IntervalStage(Stage[PartitionCore]):
             ("late", metrics.late),
             ("acw_disagreements", metrics.acw_disagreements),
         ):
-            if now[name] > before.get(name, 0):
-                counter.inc(now[name] - before.get(name, 0))
-        rt.counted = now
-        wm = rt.core.processor.watermark_ms
+            if counts[name] > before.get(name, 0):
+                counter.inc(counts[name] - before.get(name, 0))
+        rt.counted = counts
         if wm is not None:
             metrics.watermark.labels(str(rt.partition)).set(wm / 1000)
 
@@ -175,17 +177,3 @@ class IntervalStage(Stage[PartitionCore]):
         """What the gauges show, per owned partition's core."""
         agents = self.metrics.agent_in_acw is not None
         return [core_gauges(rt.core, agents) for rt in self.owned_runtimes()]
-
-
-def _counts(core: PartitionCore) -> dict[str, int]:
-    """The core's running counts that the metrics follow."""
-    processor = core.processor
-    counts = processor.counts
-    return {
-        "accepted": processor.accepted,
-        "duplicates": counts["duplicates"],
-        "restated": counts["restated"],
-        "unknown_event_type": counts["unknown_event_type"],
-        "late": counts["late"],
-        "acw_disagreements": counts["acw_disagreements"],
-    }

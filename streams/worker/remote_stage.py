@@ -157,23 +157,8 @@ class RemoteIntervalStage(IntervalStage):
 
     def _state(self, rt: PartitionRuntime[Any], state: Any) -> None:
         """Keep a core's reported state: counts into the metrics, stream time, whether views changed."""
-        counts, wm, rt.core.view_changes = state
-        rt.core.watermark_ms = wm
-        before = rt.counted
-        metrics = self.metrics
-        for name, counter in (
-            ("accepted", metrics.applied),
-            ("duplicates", metrics.duplicates),
-            ("restated", metrics.restated),
-            ("unknown_event_type", metrics.unknown_event_types),
-            ("late", metrics.late),
-            ("acw_disagreements", metrics.acw_disagreements),
-        ):
-            if counts[name] > before.get(name, 0):
-                counter.inc(counts[name] - before.get(name, 0))
-        rt.counted = counts
-        if wm is not None:
-            metrics.watermark.labels(str(rt.partition)).set(wm / 1000)
+        counts, rt.core.watermark_ms, rt.core.view_changes = state
+        self.add_counts(rt, counts, rt.core.watermark_ms)
 
     def watermark(self, rt: PartitionRuntime[Any]) -> int | None:
         return rt.core.watermark_ms  # type: ignore[no-any-return]
