@@ -53,7 +53,7 @@ def test_verify_passes_on_created_topics_and_names_every_difference_otherwise(wo
     lines = after.stdout.splitlines()
     assert f"{settings.aggregates_topic}: 2 partitions, needs 6 (ACW_PARTITIONS; co-partitioning)" in lines
     assert f"{settings.aggregates_topic}: cleanup.policy=compact, needs compact,delete" in lines
-    assert all(line.startswith(settings.aggregates_topic) for line in lines)
+    assert all(line.startswith(settings.aggregates_topic) for line in lines), after.stdout
     wider = {**worker_env, "ACW_PARTITIONS": "8"}
     mismatch = acw(wider, "topics", "verify")
     assert mismatch.returncode == 1
