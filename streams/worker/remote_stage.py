@@ -25,6 +25,7 @@ from streams.serialization import WriterSchemas
 from streams.worker import core_process as cp
 from streams.worker.core_client import CoreClient
 from streams.worker.gauges import CoreGauges
+from streams.worker.intake_batch import Tally
 from streams.worker.interval_stage import IntervalStage
 from streams.worker.kafka_sink import BatchOutputs
 from streams.worker.stage import PartitionRuntime, Stage, _Snapshot
@@ -72,7 +73,6 @@ class RemoteIntervalStage(IntervalStage):
         super().__init__(worker)
         self.client = CoreClient(worker.settings, self._core_died)
         self._ids = itertools.count()
-        self._events = {t.name: self._consumed[t] for t in EventType}
         self._gauges_asked = False  # a gauges request waits for its reply
         if self.writers is not None:
             self.writers = LearnedWriters()
@@ -142,14 +142,11 @@ class RemoteIntervalStage(IntervalStage):
         calls, state, consumed, invalid, rekeyed_away, translations = reply
         out = self.worker.sink.outputs(rt.partition)
         replay(calls, out, sources)
-        events = self._events
-        for name, n in consumed.items():
-            events[name].inc(n)
+        tally = Tally()
+        tally.consumed.update({EventType[name]: n for name, n in consumed.items()})
+        tally.invalid, tally.rekeyed_away = invalid, rekeyed_away
+        self.count_tally(tally)
         metrics = self.metrics
-        if invalid:
-            metrics.events_consumed.labels("invalid").inc(invalid)
-        if rekeyed_away:
-            metrics.rekeyed.inc(rekeyed_away)
         for (fmt, kind, ignored, notes), n in translations.items():
             metrics.observe_translation(fmt, kind, ignored, notes, n)
         self._state(rt, state)
