@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from streams.domain.events import CallEvent
@@ -39,6 +39,9 @@ class Checkpointable(ChangeTracking, Protocol):
 
     def take_dirty(self) -> dict[str, Any]:
         """The changed entries (None: deleted), forgetting that they changed."""
+
+    def drain_dirty(self) -> Iterator[tuple[str, Any]]:
+        """`take_dirty`'s entries one at a time, built as they are reached; consume them before the next event."""
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count these entries as changed again (their checkpoint was not written)."""

@@ -7,7 +7,7 @@ its record is then the sum of its panes from every source, whatever order they c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,10 +308,18 @@ class WindowMerger:
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""
+        return dict(self.drain_dirty())
+
+    def drain_dirty(self) -> Iterator[tuple[str, Any]]:
+        """`take_dirty`'s entries one at a time, each built when it is reached. What changed is taken at the
+        call; consume the entries before the merger is given anything else."""
         if not self.tracks_changes:
             raise RuntimeError("this merger does not track changes, so it has no snapshots to take")
-        entries: dict[str, Any] = {}
-        for entry in self._dirty:
+        dirty, self._dirty = self._dirty, set()
+        return self._dirty_entries(dirty)
+
+    def _dirty_entries(self, dirty: set[str]) -> Iterator[tuple[str, Any]]:
+        for entry in dirty:
             if entry == "m":
                 continue
             kind, rest = entry.split("|", 1)
@@ -319,14 +327,12 @@ class WindowMerger:
                 start, source, name = rest.split("|", 2)
                 group = self.groups.get(name)
                 stats = group.panes.get(int(start), {}).get(int(source)) if group else None
-                entries[entry] = None if stats is None else stats.to_dict()
+                yield entry, None if stats is None else stats.to_dict()
             else:
                 rule, name = rest.split("|", 1)
                 group = self.groups.get(name)
                 episode = group.episodes.get(rule) if group else None
-                entries[entry] = None if episode is None else episode.to_list()
-        self._dirty.clear()
-        return entries
+                yield entry, None if episode is None else episode.to_list()
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count entries as changed again (their snapshot was not persisted)."""

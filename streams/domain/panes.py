@@ -8,6 +8,7 @@ panes in the process that merges the windows and work out the spans' shares wher
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from streams.domain.aggregates import (
@@ -224,12 +225,17 @@ class PaneBook:
         self.acw.dirty.clear()
         self.updated_panes.clear()
 
-    def take_dirty_panes(self, entries: dict[str, Any]) -> None:
-        """Add the changed panes to `entries` as plain data (None deletes), and forget that they changed."""
-        for wk in self.dirty_panes:
-            stats = self.panes.get(wk)
-            entries[pane_entry(wk)] = None if stats is None else stats.to_dict()
-        self.dirty_panes.clear()
+    def take_dirty_pane_keys(self) -> set[WindowKey]:
+        """The panes changed since the last call, forgetting that they changed."""
+        dirty, self.dirty_panes = self.dirty_panes, set()
+        return dirty
+
+    def pane_entries(self, keys: Iterable[WindowKey]) -> Iterator[tuple[str, Any]]:
+        """These panes' checkpoint entries as plain data (None deletes), one at a time."""
+        panes = self.panes
+        for wk in keys:
+            stats = panes.get(wk)
+            yield pane_entry(wk), None if stats is None else stats.to_dict()
 
 
 def pane_entry(wk: WindowKey) -> str:

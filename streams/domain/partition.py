@@ -9,7 +9,7 @@ changes (as soon as this partition is final, rather than after a round trip thro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from streams.domain.agent_view import AgentView
@@ -124,10 +124,13 @@ class PartitionCore:
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries of both parts (the local merger's under `l|`), forgetting that they changed."""
-        entries = self.pipeline.take_dirty()
-        if self.local.has_dirty():
-            entries.update({_LOCAL + name: value for name, value in self.local.take_dirty().items()})
-        return entries
+        return dict(self.drain_dirty())
+
+    def drain_dirty(self) -> Iterator[tuple[str, Any]]:
+        """`take_dirty`'s entries one at a time, each built as it is reached (see `AcwPipeline.drain_dirty`)."""
+        own = self.pipeline.drain_dirty()
+        local = self.local.drain_dirty() if self.local.has_dirty() else iter(())
+        return _chain_local(own, local)
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count entries as changed again (their checkpoint was not written)."""
@@ -150,3 +153,9 @@ class PartitionCore:
         pipeline = AcwPipeline.restore(rules, config, meta, own)
         merger = WindowMerger.restore(config, 1, meta.get("lw") if meta else None, local)
         return cls(pipeline, merger)
+
+
+def _chain_local(own: Iterator[tuple[str, Any]], local: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    yield from own
+    for name, value in local:
+        yield _LOCAL + name, value

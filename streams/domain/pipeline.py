@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,17 +288,26 @@ class AcwPipeline:
 
     def take_dirty(self) -> dict[str, Any]:
         """Changed state entries as plain data (None deletes), and forget that they changed."""
-        entries: dict[str, Any] = {}
-        agents = self.processor.take_dirty()
+        return dict(self.drain_dirty())
+
+    def drain_dirty(self) -> Iterator[tuple[str, Any]]:
+        """`take_dirty`'s entries one at a time, each built when it is reached, so that a caller that serialises
+        them as it goes never holds all of them as plain data. What changed is taken at the call; consume the
+        entries before the pipeline is offered anything else."""
         book = self.book
-        for agent_id in agents.keys() | book.acw.dirty:
-            state = agents.get(agent_id)
-            if state is None and agent_id in self.processor.agents:
-                state = self.processor.agents[agent_id].to_dict()
-            entries[f"a|{agent_id}"] = {"s": state, "w": [list(s) for s in book.acw.by_agent.get(agent_id, [])]}
-        book.acw.dirty.clear()
-        book.take_dirty_panes(entries)
-        return entries
+        agent_ids = self.processor.take_dirty_ids()
+        agent_ids |= book.acw.dirty
+        book.acw.dirty = set()
+        panes = book.take_dirty_pane_keys()
+        return self._dirty_entries(agent_ids, panes)
+
+    def _dirty_entries(self, agent_ids: set[str], panes: set[WindowKey]) -> Iterator[tuple[str, Any]]:
+        agents, by_agent = self.processor.agents, self.book.acw.by_agent
+        for agent_id in agent_ids:
+            agent = agents.get(agent_id)
+            state = None if agent is None else agent.to_dict()
+            yield f"a|{agent_id}", {"s": state, "w": [list(s) for s in by_agent.get(agent_id, [])]}
+        yield from self.book.pane_entries(panes)
 
     def mark_dirty(self, entries: Iterable[str]) -> None:
         """Count entries as changed again (their snapshot was not persisted)."""

@@ -340,10 +340,14 @@ class Processor:
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """Agents changed since the last call, as plain data, and forget that they were dirty."""
+        agents = self.agents
+        return {agent_id: agents[agent_id].to_dict() for agent_id in self.take_dirty_ids()}
+
+    def take_dirty_ids(self) -> set[str]:
+        """Ids of the agents changed since the last call (all of them still known), forgetting that they changed."""
         if not self.tracks_changes:
             raise RuntimeError("this processor does not track changes, so it has no snapshots to take")
-        dirty = {agent_id: self.agents[agent_id].to_dict() for agent_id in self._dirty}
-        self._dirty.clear()
+        dirty, self._dirty = self._dirty, set()
         return dirty
 
     def mark_dirty(self, agent_ids: Iterable[str]) -> None:

@@ -59,3 +59,26 @@ def test_local_agent_windows_equal_the_merged_ones_across_checkpoint_and_restore
     assert any(a["scope"] == "AGENT" for a in got[1]), "no AGENT window alert to compare"
     assert any(k.startswith("AGENT") for k in got[0]) and any(not k.startswith("AGENT") for k in got[0])
     assert all(p.scope.value != "AGENT" for out in outs for p, _ in out.final_panes)  # none left the partition
+
+
+def test_drained_entries_equal_the_taken_ones_and_are_taken_at_the_call() -> None:
+    rng = random.Random(logged_seed("checkpoint points"))
+    settings = Settings.from_env({})
+    rules, config = settings.rules(), settings.aggregation()
+    events = generate(SHAPE, seed=rng.randrange(1000))
+    taken, drained = PartitionCore.new(rules, config), PartitionCore.new(rules, config)
+    checkpoints = set(rng.sample(range(len(events)), 5))
+    compared = 0
+    for i, event in enumerate(events):
+        taken.offer(event)
+        drained.offer(event)
+        if i in checkpoints:
+            entries = drained.drain_dirty()
+            assert not drained.has_dirty()  # what changed was taken at the call, before any entry was read
+            expected = taken.take_dirty()
+            got = list(entries)
+            assert dict(got) == expected
+            assert len(got) == len(expected)  # no entry twice
+            compared += len(got)
+    assert compared > 0
+    assert any(name.startswith("l|") for name in expected) or any(name.startswith("a|") for name in expected)
