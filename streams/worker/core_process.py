@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any
 
-import orjson
-
 from streams import gc_tuning
 from streams.domain.aggregates import WindowKey, WindowStats
 from streams.domain.events import InvalidEvent
@@ -37,6 +35,7 @@ from streams.worker.allocator import trim, tune
 from streams.worker.core_wire import post, receive
 from streams.worker.gauges import CoreGauges, core_gauges
 from streams.worker.intake_batch import Tally, apply_records, build_intakes, core_counts
+from streams.worker.state_entries import changed_entries
 
 # What a recorded call is, in its first item; the worker replays them onto its sink in order.
 INTERVAL, ALERT, REJECTED, PANE, PROGRESS, AGGREGATE, DEAD_LETTER, CALL_EVENT = range(8)
@@ -176,19 +175,12 @@ class CoreHost:
         A core is in the checkpoint when it changed or when the worker has records to acknowledge for it.
         """
         replies: list[tuple[dict[str, Any], dict[str, bytes | None]] | None] = []
-        dumps = orjson.dumps
         for core_id, acknowledged in requests:
             core = self.cores.get(core_id)
             if core is None or not (acknowledged or core.has_dirty()):
                 replies.append(None)
                 continue
-            meta = core.meta()
-            dirty = core.take_dirty()
-            entries: dict[str, bytes | None] = {}
-            while dirty:  # each entry's plain data is freed once it is JSON
-                name, value = dirty.popitem()
-                entries[name] = None if value is None else dumps(value)
-            replies.append((meta, entries))
+            replies.append((core.meta(), changed_entries(core)))
         return replies
 
     def _mark_dirty(self, core_id: int, names: list[str]) -> None:

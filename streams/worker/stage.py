@@ -15,6 +15,7 @@ from streams.domain.core import Checkpointable
 from streams.worker.faust_overrides import Acknowledgements, acknowledge
 from streams.worker.fingerprint import Change, Fingerprint
 from streams.worker.kafka_sink import OutputsLost
+from streams.worker.state_entries import changed_entries
 
 if TYPE_CHECKING:
     from streams.worker.app import AcwWorker
@@ -62,12 +63,12 @@ class PartitionRuntime(Generic[C]):
 class _Snapshot:
     """One partition's state as of a checkpoint, and the events it covers.
 
-    `entries` empties as they are written into the record batch (each entry's plain data lives until its JSON
-    is in the batch); `names` keeps what they were, to count them as changed again if the write fails.
+    `entries` (each one's JSON, None deletes) empties as they are written into the record batch; `names` keeps
+    what they were, to count them as changed again if the write fails.
     """
 
     runtime: PartitionRuntime[Any]
-    entries: dict[str, Any]
+    entries: dict[str, bytes | None]
     names: list[str]
     meta: dict[str, Any]
     unacked: list[Acknowledgements]
@@ -285,7 +286,7 @@ class Stage(Generic[C]):
         for rt in self.runtimes.values():
             if self._owns(rt.partition) and (rt.unacked or rt.core.has_dirty()):
                 meta = {"core": rt.core.meta(), "offsets": dict(rt.offsets)}
-                entries = rt.core.take_dirty()
+                entries = changed_entries(rt.core)
                 snapshot.append(_Snapshot(rt, entries, list(entries), meta, rt.unacked))
                 rt.unacked = []
         self.since_checkpoint = 0
@@ -360,11 +361,10 @@ class Stage(Generic[C]):
         change = snap.runtime.fingerprint.change()
         batches = [producer.create_batch()]
         entries = snap.entries
-        for entry in snap.names:  # an entry's plain data and JSON live only until it is in the batch
-            value = entries.pop(entry)  # plain data, or the JSON itself when the core process serialised it
-            v = value if value is None or isinstance(value, bytes) else orjson.dumps(value)
-            change.write(entry, v)
-            self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), v)
+        for entry in snap.names:  # an entry's JSON lives only until it is in the batch
+            value = entries.pop(entry)
+            change.write(entry, value)
+            self._append(producer, batches, p, orjson.dumps(f"{p}|{entry}"), value)
         meta = orjson.dumps({**snap.meta, **change.meta()})
         self._append(producer, batches, p, orjson.dumps(f"{p}|m"), meta)
         size = sum(batch.size() for batch in batches)
